@@ -1,18 +1,6 @@
-export interface RoleClaim {
-  id: string;
-  identifier: string;
-  priority: number;
-}
+import type { Identity } from '../../domain/identity.ts';
 
-/** What a verified token tells about its bearer. Never holds the token itself. */
-export interface Identity {
-  userId: string;
-  roles: RoleClaim[];
-  email?: string;
-  name?: string;
-  /** `exp` in epoch milliseconds, when the token has one. */
-  expiresAt?: number;
-}
+export type { Identity, RoleClaim } from '../../domain/identity.ts';
 
 /**
  * Verifies a bearer JWT. Resolves with the identity, or rejects with a
