@@ -25,7 +25,10 @@ export function serializeBusMessage(message: BusMessage): string {
   let text = `{"serverId":${JSON.stringify(message.serverId)},"type":${JSON.stringify(message.type)}`;
   if (message.target !== undefined) text += `,"target":${JSON.stringify(message.target)}`;
   text += `,"event":${JSON.stringify(message.event)}`;
-  if (message.data !== undefined) text += `,"data":${JSON.stringify(message.data)}`;
+  // JSON.stringify yields undefined (not text) for a function or a symbol;
+  // writing that verbatim would put unparseable JSON on the wire.
+  const data = message.data === undefined ? undefined : (JSON.stringify(message.data) as string | undefined);
+  if (data !== undefined) text += `,"data":${data}`;
   if (message.exclude !== undefined) text += `,"exclude":${JSON.stringify(message.exclude)}`;
   return text + '}';
 }
