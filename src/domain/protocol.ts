@@ -52,8 +52,10 @@ export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 
 /** Serialises in the wire order: `event`, then `data` (omitted when undefined). */
 export function serializeFrame(event: string, data?: unknown): string {
-  if (data === undefined) return `{"event":${JSON.stringify(event)}}`;
-  return `{"event":${JSON.stringify(event)},"data":${JSON.stringify(data)}}`;
+  // JSON.stringify gives undefined for a function or symbol: treat as absent.
+  const text = data === undefined ? undefined : (JSON.stringify(data) as string | undefined);
+  if (text === undefined) return `{"event":${JSON.stringify(event)}}`;
+  return `{"event":${JSON.stringify(event)},"data":${text}}`;
 }
 
 export type ParsedFrame = { ok: true; frame: Frame } | { ok: false };
