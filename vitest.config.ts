@@ -7,5 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Suites start real servers and child processes; two cores are the budget.
     maxWorkers: 2,
+    // The JSON report is what CI counts from; the default reporter is for people.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });

@@ -1,0 +1,122 @@
+import { randomUUID } from 'node:crypto';
+import { Elysia, t } from 'elysia';
+import { node } from '@elysiajs/node';
+import type { DependencyHealth } from '../../application/ports/lifecycle.port.ts';
+import type { Logger } from '../../application/ports/logger.port.ts';
+import { SignalError } from '../../domain/errors.ts';
+
+export interface DevRoutes {
+  jwks(): unknown;
+  sign(input: { userId: string; roles?: string[]; expiresInSec?: number }): Promise<string>;
+}
+
+export interface HttpAppDeps {
+  basePath: string;
+  instanceId: string;
+  logger: Logger;
+  /** Every dependency's state, for /ready. */
+  readiness(): DependencyHealth[];
+  /** Live connections on this instance. */
+  connections(): number;
+  /** Live instances of the cluster (1 without a shared registry). */
+  instances(): Promise<number>;
+  /** Present only while the embedded dev issuer is in use. */
+  dev?: DevRoutes;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** Maps a failure to the HTTP status and the `{code, message}` body; never a stack. */
+export function errorResponse(code: unknown, error: unknown): { status: number; body: { code: string; message: string } } {
+  if (code === 'VALIDATION') {
+    const detail = error as { valueError?: { path?: string; message?: string }; all?: { path?: string; message?: string }[] };
+    const first = detail.valueError ?? detail.all?.[0];
+    const field = (first?.path ?? '').replace(/^\//, '').replace(/\//g, '.') || 'body';
+    return { status: 400, body: { code: 'VALIDATION_FAILED', message: `${field}: ${first?.message ?? 'invalid value'}` } };
+  }
+  if (code === 'PARSE') return { status: 400, body: { code: 'INVALID_BODY', message: 'request body is not valid JSON' } };
+  if (code === 'NOT_FOUND') return { status: 404, body: { code: 'NOT_FOUND', message: 'no such route' } };
+  if (error instanceof SignalError) {
+    const status = STATUS_BY_CODE[error.code] ?? 400;
+    return { status, body: { code: error.code, message: error.message } };
+  }
+  const status = (error as { status?: unknown }).status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return { status, body: { code: 'REQUEST_REJECTED', message: (error as Error).message || 'request rejected' } };
+  }
+  return { status: 500, body: { code: 'INTERNAL_ERROR', message: 'internal error' } };
+}
+
+const STATUS_BY_CODE: Record<string, number> = {
+  ERR_TOKEN_INVALID: 401,
+  ERR_TOKEN_EXPIRED: 401,
+  ERR_TOKEN_ALGORITHM: 401,
+  ERR_JWKS_UNAVAILABLE: 503,
+};
+
+/**
+ * The REST surface under the base path. Built without listening: bootstrap
+ * serves `app.fetch` from its own node:http server, which also carries the
+ * WebSocket upgrades.
+ */
+export function createHttpApp(deps: HttpAppDeps) {
+  const app = new Elysia({ adapter: node(), prefix: deps.basePath })
+    .onRequest(({ request, set }) => {
+      const given = request.headers.get('x-request-id');
+      set.headers['x-request-id'] = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
+    })
+    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+      const { status, body } = errorResponse(code, error);
+      if (status >= 500) {
+        deps.logger.error(
+          { requestId: set.headers['x-request-id'], method: request.method, code: body.code, err: (error as Error).message },
+          'request failed',
+        );
+      }
+      set.status = status;
+      set.headers['content-type'] = 'application/json';
+      return body;
+    })
+    .get('/health', () => ({ status: 'ok' }), { detail: { summary: 'Liveness', tags: ['health'] } })
+    .get(
+      '/ready',
+      ({ set }) => {
+        const dependencies = deps.readiness();
+        const ready = dependencies.every((dependency) => dependency.ready);
+        set.status = ready ? 200 : 503;
+        return { status: ready ? 'ready' : 'not-ready', dependencies };
+      },
+      { detail: { summary: 'Readiness: each dependency and its state', tags: ['health'] } },
+    )
+    .get(
+      '/socket/websocket/clients/status',
+      async () => ({
+        status: 'ok',
+        instanceId: deps.instanceId,
+        connections: deps.connections(),
+        instances: await deps.instances(),
+      }),
+      { detail: { summary: 'This instance and the number of live instances', tags: ['websocket'] } },
+    );
+
+  if (deps.dev !== undefined) {
+    const dev = deps.dev;
+    app
+      .get('/dev/jwks.json', () => dev.jwks(), { detail: { summary: 'Embedded dev issuer key set', tags: ['dev'] } })
+      .post(
+        '/dev/token',
+        async ({ body }) => ({ token: await dev.sign({ userId: body.userId, roles: body.roles, expiresInSec: body.expiresInSec }) }),
+        {
+          body: t.Object({
+            userId: t.String({ minLength: 1, maxLength: 128 }),
+            roles: t.Optional(t.Array(t.String({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
+            expiresInSec: t.Optional(t.Integer({ minimum: 10, maximum: 86_400 })),
+          }),
+          detail: { summary: 'Issue a dev token (embedded mode only)', tags: ['dev'] },
+        },
+      );
+  }
+  return app;
+}
+
+export type HttpApp = ReturnType<typeof createHttpApp>;

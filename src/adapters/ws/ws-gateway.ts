@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import type { Transport } from '../../application/connection-session.ts';
+import type { Logger } from '../../application/ports/logger.port.ts';
+import { CloseCodes } from '../../domain/protocol.ts';
+
+/** What the gateway needs from a session; the application's ConnectionSession fits. */
+export interface SocketSession {
+  receive(text: string): void;
+  pong(): void;
+  socketClosed(code: number): void;
+  terminate(close: (typeof CloseCodes)[keyof typeof CloseCodes]): void;
+}
+
+export type SessionFactory = (clientId: string, transport: Transport) => SocketSession;
+
+export interface GatewayOptions {
+  /** Exact path of the upgrade (query string ignored). */
+  path: string;
+  maxPayloadBytes: number;
+  /** When set, upgrades from any other Origin get 403. */
+  allowedOrigins?: readonly string[];
+  /** When set, upgrades beyond this many open sockets get 503. */
+  maxConnections?: number;
+  /** Interval of protocol pings; browsers answer them, which counts as activity. */
+  pingIntervalMs: number;
+}
+
+/**
+ * The socket class the server hands out. ws closes an oversized frame with
+ * 1009 and no reason; the protocol promises the reason `Message too big`, so
+ * the one place that sends that code fills it in. Being the Transport itself
+ * spares an adapter object per connection.
+ */
+class EdgeSocket extends WebSocket implements Transport {
+  session: SocketSession | null = null;
+
+  override close(code?: number, reason?: string | Buffer): void {
+    if (code === CloseCodes.messageTooBig.code && (reason === undefined || reason.length === 0)) {
+      super.close(code, CloseCodes.messageTooBig.reason);
+      return;
+    }
+    super.close(code, reason);
+  }
+}
+
+/**
+ * The /stream endpoint on a server we do not own: it only listens to the
+ * HTTP server's `upgrade` event, so REST and WebSocket share one port.
+ */
+export class WsGateway {
+  private readonly wss: WebSocketServer;
+  private readonly sockets = new Set<EdgeSocket>();
+  private pingTimer: NodeJS.Timeout | null = null;
+  private accepting = true;
+
+  constructor(
+    private readonly options: GatewayOptions,
+    private readonly createSession: SessionFactory,
+    private readonly logger: Logger,
+  ) {
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxPayloadBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      WebSocket: EdgeSocket,
+    });
+  }
+
+  get openSockets(): number {
+    return this.sockets.size;
+  }
+
+  attach(server: Server): void {
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(request, socket, head));
+    this.pingTimer = setInterval(() => this.pingAll(), this.options.pingIntervalMs);
+    this.pingTimer.unref();
+  }
+
+  private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (path !== this.options.path) return reject(socket, 404, 'Not Found');
+    if (!this.accepting) return reject(socket, 503, 'Service Unavailable');
+    const origin = request.headers.origin;
+    const allowed = this.options.allowedOrigins;
+    if (allowed !== undefined && (origin === undefined || !allowed.includes(origin))) {
+      this.logger.warn({ origin }, 'upgrade refused: origin not allowed');
+      return reject(socket, 403, 'Forbidden');
+    }
+    const cap = this.options.maxConnections;
+    if (cap !== undefined && this.sockets.size >= cap) {
+      this.logger.warn({ connections: this.sockets.size }, 'upgrade refused: connection cap reached');
+      return reject(socket, 503, 'Service Unavailable');
+    }
+    this.wss.handleUpgrade(request, socket, head, (ws) => this.onSocket(ws as EdgeSocket));
+  }
+
+  private onSocket(ws: EdgeSocket): void {
+    this.sockets.add(ws);
+    const session = this.createSession(randomUUID(), ws);
+    ws.session = session;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', (error: Error) => this.logger.debug({ code: (error as { code?: string }).code }, 'socket error'));
+    ws.on('close', (code: number) => {
+      this.sockets.delete(ws);
+      session.socketClosed(code);
+      ws.session = null;
+    });
+  }
+
+  private pingAll(): void {
+    for (const ws of this.sockets) if (ws.readyState === WebSocket.OPEN) ws.ping();
+  }
+
+  /**
+   * Stops taking upgrades, closes every client with 1001 and waits (bounded)
+   * for the closing handshakes; stragglers are cut off.
+   */
+  async close(timeoutMs = 3_000): Promise<void> {
+    this.accepting = false;
+    if (this.pingTimer !== null) clearInterval(this.pingTimer);
+    for (const ws of this.sockets) ws.session?.terminate(CloseCodes.shuttingDown);
+    const deadline = Date.now() + timeoutMs;
+    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+// Shared listeners (not closures per socket): `this` is the socket.
+function onMessage(this: WebSocket, data: RawData): void {
+  // Binary frames are read as UTF-8 text, like text frames.
+  const text = Array.isArray(data)
+    ? Buffer.concat(data).toString('utf8')
+    : data instanceof ArrayBuffer
+      ? Buffer.from(data).toString('utf8')
+      : data.toString('utf8');
+  (this as EdgeSocket).session?.receive(text);
+}
+
+function onPong(this: WebSocket): void {
+  (this as EdgeSocket).session?.pong();
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  const body = JSON.stringify({ code: status === 503 ? 'SERVICE_UNAVAILABLE' : text.toUpperCase().replace(/ /g, '_'), message: text });
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}

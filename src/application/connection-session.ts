@@ -1,0 +1,332 @@
+import {
+  initialState,
+  isConnected,
+  step,
+  type ConnectionState,
+  type Effect,
+  type MachineEvent,
+  type MachineSettings,
+  type TimerName,
+} from '../domain/connection-machine.ts';
+import { acceptHandshake, decodePublicKey, openPayload, sealFrame } from '../domain/crypto-session.ts';
+import { SignalError } from '../domain/errors.ts';
+import { CloseCodes, DEFAULT_ROOMS, ErrorMessages, Events, parseFrame, serializeFrame, type CloseCode, type Frame } from '../domain/protocol.ts';
+import { evaluateRoom, roomsFromFrame, type RoomRules } from '../domain/room-policy.ts';
+import type { LiveConnection, LocalConnections } from './local-connections.ts';
+import type { Cancel, Clock } from './ports/clock.port.ts';
+import type { Logger } from './ports/logger.port.ts';
+import type { MembershipDirectory } from './ports/membership-directory.port.ts';
+import type { TokenVerifier } from './ports/token-verifier.port.ts';
+
+/** The socket as the session sees it; the WebSocket adapter implements it. */
+export interface Transport {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+  /** Bytes accepted by `send` but not yet written to the network. */
+  readonly bufferedAmount: number;
+}
+
+/** Called for application events the edge does not handle itself. */
+export type MessageHook = (connection: LiveConnection, frame: Frame) => void;
+
+export interface SessionSettings {
+  machine: MachineSettings;
+  ecdhInfo: string;
+  roomRules: RoomRules;
+  /** Rooms one client may be in, the default rooms included. */
+  maxRoomsPerConnection: number;
+  /** Names examined in one join/leave frame; the rest are rejected. */
+  maxRoomsPerFrame: number;
+  /** Outbound bytes queued for one client before it is closed as a slow consumer. */
+  maxBufferedBytes: number;
+}
+
+export interface SessionDeps {
+  connections: LocalConnections;
+  verifier: TokenVerifier;
+  membership: MembershipDirectory;
+  clock: Clock;
+  logger: Logger;
+  settings: SessionSettings;
+  onMessage?: MessageHook;
+}
+
+const CLOSED_STATES_LOGGED_AS_WARN = new Set<number>([
+  CloseCodes.authFailed.code,
+  CloseCodes.encryptionRequired.code,
+  CloseCodes.slowConsumer.code,
+  CloseCodes.rateLimited.code,
+]);
+
+/**
+ * One /stream connection: feeds socket events to the pure state machine and
+ * carries out the effects it returns. Holds the only copy of the connection's
+ * AES key, dropped when the connection closes.
+ */
+export class ConnectionSession implements LiveConnection {
+  userId = '';
+  connectedAt = 0;
+  lastActivity: number;
+  private state: ConnectionState;
+  private key: Buffer | null = null;
+  private handshake: { serverPublicKey: string; salt: string } | null = null;
+  private readonly timers: Partial<Record<TimerName, Cancel>> = {};
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    private readonly transport: Transport,
+    private readonly deps: SessionDeps,
+  ) {
+    const now = deps.clock.now();
+    this.lastActivity = now;
+    const first = initialState(deps.settings.machine, now);
+    this.state = first.state;
+    this.run(first.effects);
+  }
+
+  get phase(): ConnectionState['phase'] {
+    return this.state.phase;
+  }
+
+  get encrypted(): boolean {
+    return this.key !== null;
+  }
+
+  /** One inbound text frame (binary frames are decoded as UTF-8 before this). */
+  receive(text: string): void {
+    const parsed = parseFrame(text);
+    if (!parsed.ok) {
+      this.apply({ type: 'invalid-frame' });
+      return;
+    }
+    let frame = parsed.frame;
+    if (frame.event === Events.encrypted) {
+      if (this.key === null) {
+        this.apply(isConnected(this.state) ? { type: 'decrypt-failed' } : { type: 'frame', frame });
+        return;
+      }
+      let inner: string;
+      try {
+        inner = openPayload(this.key, frame.data);
+      } catch {
+        this.apply({ type: 'decrypt-failed' });
+        return;
+      }
+      const innerParsed = parseFrame(inner);
+      // An encrypted frame wrapping another encrypted frame is not a frame.
+      if (!innerParsed.ok || innerParsed.frame.event === Events.encrypted) {
+        this.apply({ type: 'invalid-frame' });
+        return;
+      }
+      frame = innerParsed.frame;
+    }
+    this.apply({ type: 'frame', frame });
+  }
+
+  pong(): void {
+    this.apply({ type: 'pong' });
+  }
+
+  /** The socket closed, whoever started it. Idempotent. */
+  socketClosed(code: number): void {
+    const wasConnected = isConnected(this.state);
+    this.apply({ type: 'closed' });
+    for (const name of Object.keys(this.timers) as TimerName[]) this.disarm(name);
+    this.key = null;
+    this.handshake = null;
+    if (wasConnected || this.connectedAt > 0) {
+      this.deps.connections.remove(this);
+      this.deps.logger.info({ clientId: this.id, userId: this.userId, code }, 'client disconnected');
+    }
+  }
+
+  deliver(frameText: string): void {
+    if (!isConnected(this.state)) return;
+    if (this.transport.bufferedAmount > this.deps.settings.maxBufferedBytes) {
+      this.terminate(CloseCodes.slowConsumer);
+      return;
+    }
+    this.transport.send(this.key === null ? frameText : sealFrame(this.key, frameText));
+  }
+
+  terminate(close: CloseCode): void {
+    this.apply({ type: 'terminate', close });
+  }
+
+  private apply(event: MachineEvent): void {
+    const now = this.deps.clock.now();
+    const result = step(this.state, event, now, this.deps.settings.machine);
+    this.state = result.state;
+    this.lastActivity = result.state.lastActivity;
+    if (result.effects.length > 0) this.run(result.effects);
+  }
+
+  private run(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'send-error':
+          // Errors always go in plaintext so a client without a key can read them.
+          this.transport.send(serializeFrame(Events.error, { message: effect.message }));
+          break;
+        case 'close':
+          this.logClose(effect.code, effect.reason);
+          this.transport.close(effect.code, effect.reason);
+          break;
+        case 'arm':
+          this.disarm(effect.timer);
+          this.timers[effect.timer] = this.deps.clock.schedule(effect.at, () => {
+            delete this.timers[effect.timer];
+            this.apply({ type: 'timer', timer: effect.timer });
+          });
+          break;
+        case 'disarm':
+          this.disarm(effect.timer);
+          break;
+        case 'authenticate':
+          void this.authenticate(effect.token, effect.clientPublicKey);
+          break;
+        case 'connected':
+          this.onConnected();
+          break;
+        case 'dispatch':
+          this.enqueue(effect.frame);
+          break;
+      }
+    }
+  }
+
+  private disarm(timer: TimerName): void {
+    const cancel = this.timers[timer];
+    if (cancel !== undefined) {
+      cancel();
+      delete this.timers[timer];
+    }
+  }
+
+  private async authenticate(token: string, clientPublicKey: unknown): Promise<void> {
+    const offered = clientPublicKey !== undefined && clientPublicKey !== null && clientPublicKey !== '';
+    if (offered) {
+      // Checked before the token so that garbage costs no key-set lookup.
+      try {
+        decodePublicKey(clientPublicKey);
+      } catch (error) {
+        this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: invalid client public key');
+        this.apply({ type: 'auth-failed', stage: 'key' });
+        return;
+      }
+    }
+    let identity;
+    try {
+      identity = await this.deps.verifier.verify(token);
+    } catch (error) {
+      this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: token not accepted');
+      this.apply({ type: 'auth-failed', stage: 'token' });
+      return;
+    }
+    if (this.state.phase === 'CLOSED') return;
+    if (offered) {
+      const result = acceptHandshake(clientPublicKey, this.deps.settings.ecdhInfo);
+      this.key = result.key;
+      this.handshake = { serverPublicKey: result.serverPublicKey, salt: result.salt };
+    }
+    this.userId = identity.userId;
+    this.apply({ type: 'auth-succeeded', encrypted: offered, expiresAt: identity.expiresAt });
+  }
+
+  private onConnected(): void {
+    const now = this.deps.clock.now();
+    this.connectedAt = now;
+    const data: Record<string, unknown> = { id: this.id, userId: this.userId, time: new Date(now).toISOString() };
+    if (this.handshake !== null) {
+      data.serverPublicKey = this.handshake.serverPublicKey;
+      data.salt = this.handshake.salt;
+    }
+    this.handshake = null;
+    // `connected` goes first and in plaintext; registering afterwards (same
+    // tick) guarantees no encrypted frame can overtake it.
+    this.transport.send(serializeFrame(Events.connected, data));
+    const { connections } = this.deps;
+    connections.add(this);
+    for (const room of DEFAULT_ROOMS) connections.join(this, room);
+    this.deps.logger.info({ clientId: this.id, userId: this.userId, encrypted: this.key !== null }, 'client connected');
+  }
+
+  /** Application frames of one connection are handled in arrival order. */
+  private enqueue(frame: Frame): void {
+    this.queue = this.queue
+      .then(() => this.dispatch(frame))
+      .catch((error: unknown) => {
+        this.deps.logger.error({ clientId: this.id, event: frame.event, code: codeOf(error) }, 'frame handling failed');
+      });
+  }
+
+  private async dispatch(frame: Frame): Promise<void> {
+    if (frame.event === Events.join) return this.join(frame);
+    if (frame.event === Events.leave) return this.leave(frame);
+    this.deps.onMessage?.(this, frame);
+  }
+
+  private async join(frame: Frame): Promise<void> {
+    const requested = roomsFromFrame(frame.data);
+    if (requested === null) return this.sendError(ErrorMessages.invalidFormat);
+    const { settings, membership, connections } = this.deps;
+    const accepted: string[] = [];
+    const rejected: unknown[] = [];
+    let count = connections.roomsOf(this.id).size;
+    for (let index = 0; index < requested.length; index++) {
+      const name = requested[index];
+      if (index >= settings.maxRoomsPerFrame || count >= settings.maxRoomsPerConnection) {
+        rejected.push(name);
+        continue;
+      }
+      const decision = evaluateRoom(name, this.userId, settings.roomRules);
+      let allowed = decision.kind === 'allow';
+      if (decision.kind === 'needs-membership') {
+        try {
+          allowed = await membership.isMember(this.userId, decision.target, decision.targetId);
+        } catch (error) {
+          this.deps.logger.warn({ clientId: this.id, room: name, code: codeOf(error) }, 'membership lookup failed; room refused');
+          allowed = false;
+        }
+      }
+      if (!allowed || this.state.phase === 'CLOSED') {
+        rejected.push(name);
+        continue;
+      }
+      if (connections.join(this, name as string)) {
+        accepted.push(name as string);
+        count++;
+      }
+    }
+    if (frame.id !== undefined) this.deliver(serializeFrame(Events.joined, { id: frame.id, rooms: accepted, rejected }));
+  }
+
+  private async leave(frame: Frame): Promise<void> {
+    const requested = roomsFromFrame(frame.data);
+    if (requested === null) return this.sendError(ErrorMessages.invalidFormat);
+    const left: string[] = [];
+    const rejected: unknown[] = [];
+    for (const name of requested) {
+      // Only rooms the client joined itself; the defaults stay.
+      const own = typeof name === 'string' && !(DEFAULT_ROOMS as readonly string[]).includes(name);
+      if (own && this.deps.connections.leave(this, name)) left.push(name);
+      else rejected.push(name);
+    }
+    if (frame.id !== undefined) this.deliver(serializeFrame(Events.left, { id: frame.id, rooms: left, rejected }));
+  }
+
+  private sendError(message: string): void {
+    if (this.state.phase !== 'CLOSED') this.transport.send(serializeFrame(Events.error, { message }));
+  }
+
+  private logClose(code: number, reason: string): void {
+    const fields = { clientId: this.id, userId: this.userId || undefined, code, reason };
+    if (CLOSED_STATES_LOGGED_AS_WARN.has(code)) this.deps.logger.warn(fields, 'closing client');
+    else this.deps.logger.info(fields, 'closing client');
+  }
+}
+
+function codeOf(error: unknown): string {
+  return error instanceof SignalError ? error.code : 'ERR_UNEXPECTED';
+}

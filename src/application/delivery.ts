@@ -1,0 +1,114 @@
+import type { BusMessage } from '../domain/bus-payload.ts';
+import { serializeFrame } from '../domain/protocol.ts';
+import type { LiveConnection, LocalConnections } from './local-connections.ts';
+import type { Logger } from './ports/logger.port.ts';
+import type { MessageBus } from './ports/message-bus.port.ts';
+
+export interface DeliveryReport {
+  /** Connections on this instance the frame was handed to. */
+  local: number;
+  /** Whether the message went out to the other instances (false: not needed, or the bus failed). */
+  published: boolean;
+}
+
+export interface SendOptions {
+  /** Client ids that must not receive it (room and broadcast only). */
+  exclude?: readonly string[];
+}
+
+/**
+ * Routes a message to a client, a user, a room or everyone, on this
+ * instance directly and on the others through the bus. The frame is
+ * serialised once per send; each recipient encrypts it with its own key.
+ */
+export class Delivery {
+  constructor(
+    private readonly connections: LocalConnections,
+    private readonly bus: MessageBus,
+    private readonly logger: Logger,
+  ) {}
+
+  /** A local client is reached without a bus round trip; otherwise its owner delivers. */
+  async toClient(clientId: string, event: string, data: unknown): Promise<DeliveryReport> {
+    const connection = this.connections.get(clientId);
+    if (connection !== undefined) {
+      connection.deliver(serializeFrame(event, data));
+      return { local: 1, published: false };
+    }
+    return { local: 0, published: await this.publish({ type: 'client', target: clientId, event, data }) };
+  }
+
+  async toUser(userId: string, event: string, data: unknown): Promise<DeliveryReport> {
+    const local = fanOut(this.connections.ofUser(userId), serializeFrame(event, data), undefined);
+    return { local, published: await this.publish({ type: 'user', target: userId, event, data }) };
+  }
+
+  async toRoom(room: string, event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
+    const local = fanOut(this.connections.inRoom(room), serializeFrame(event, data), excludeSet(options.exclude));
+    return { local, published: await this.publish({ type: 'room', target: room, event, data, exclude: options.exclude }) };
+  }
+
+  async broadcast(event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
+    const local = fanOut(this.connections.all(), serializeFrame(event, data), excludeSet(options.exclude));
+    return { local, published: await this.publish({ type: 'broadcast', event, data, exclude: options.exclude }) };
+  }
+
+  /** Delivers a message that came from the bus to this instance's clients only. */
+  receive(message: BusMessage): number {
+    const exclude = excludeSet(message.exclude);
+    switch (message.type) {
+      case 'client': {
+        const connection = this.connections.get(message.target ?? '');
+        if (connection === undefined) return 0;
+        connection.deliver(serializeFrame(message.event, message.data));
+        return 1;
+      }
+      case 'user':
+        return fanOut(this.connections.ofUser(message.target ?? ''), serializeFrame(message.event, message.data), undefined);
+      case 'room': {
+        const target = message.target ?? '';
+        // Older instances address a remote client as a room named by its id.
+        const direct = this.connections.get(target);
+        if (direct !== undefined && exclude?.has(direct.id) !== true) {
+          direct.deliver(serializeFrame(message.event, message.data));
+          return 1;
+        }
+        return fanOut(this.connections.inRoom(target), serializeFrame(message.event, message.data), exclude);
+      }
+      case 'broadcast':
+        return fanOut(this.connections.all(), serializeFrame(message.event, message.data), exclude);
+    }
+  }
+
+  private async publish(message: Outgoing): Promise<boolean> {
+    const full: BusMessage = { serverId: this.bus.serverId, type: message.type, event: message.event, data: message.data };
+    if (message.target !== undefined) full.target = message.target;
+    if (message.exclude !== undefined && message.exclude.length > 0) full.exclude = [...message.exclude];
+    try {
+      await this.bus.publish(full);
+      return true;
+    } catch (error) {
+      this.logger.warn(
+        { event: message.event, type: message.type, target: message.target, code: (error as { code?: string }).code },
+        'bus not ready: message delivered locally only',
+      );
+      return false;
+    }
+  }
+}
+
+type Outgoing = Omit<BusMessage, 'serverId' | 'exclude'> & { exclude?: readonly string[] };
+
+function excludeSet(exclude: readonly string[] | undefined): ReadonlySet<string> | undefined {
+  return exclude === undefined || exclude.length === 0 ? undefined : new Set(exclude);
+}
+
+function fanOut(targets: Iterable<LiveConnection>, text: string, exclude: ReadonlySet<string> | undefined): number {
+  let count = 0;
+  for (const connection of targets) {
+    if (exclude !== undefined && exclude.has(connection.id)) continue;
+    connection.deliver(text);
+    count++;
+  }
+  return count;
+}
