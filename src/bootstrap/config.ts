@@ -1,5 +1,6 @@
 import { parseAlgorithmList } from '../adapters/jwks/jwks-token-verifier.ts';
 import { ConfigError } from '../domain/errors.ts';
+import { isPasswordHash } from '../domain/password-hash.ts';
 
 /**
  * The service's whole configuration, read from the environment in one place
@@ -34,7 +35,8 @@ export interface Config {
     audience?: string;
     algorithms: string[];
   };
-  basicAuthUsers: string | undefined;
+  /** Service principals for REST Basic auth: name → scrypt hash. */
+  basicAuthUsers: Map<string, string>;
   databaseUrl?: string;
   kafka?: {
     brokers: string[];
@@ -90,7 +92,7 @@ export function loadConfig(env: Env = process.env): Config {
       audience: read('APP_ENV_JWT_AUDIENCE'),
       algorithms: algorithms(read('APP_ENV_JWT_ALGORITHMS') ?? 'ES256,RS256,EdDSA'),
     },
-    basicAuthUsers: read('APP_ENV_BASIC_AUTH_USERS'),
+    basicAuthUsers: serviceUsers(read('APP_ENV_BASIC_AUTH_USERS')),
     databaseUrl: optionalUrl('APP_ENV_DB_URL', read('APP_ENV_DB_URL'), ['postgres:', 'postgresql:']),
   };
 
@@ -197,4 +199,20 @@ function patterns(name: string, value: string | undefined): RegExp[] {
       throw new ConfigError(name, `"${source}" is not a valid regular expression`);
     }
   });
+}
+
+function serviceUsers(value: string | undefined): Map<string, string> {
+  const users = new Map<string, string>();
+  for (const entry of list(value)) {
+    const colon = entry.indexOf(':');
+    const name = colon === -1 ? '' : entry.slice(0, colon);
+    const hash = colon === -1 ? '' : entry.slice(colon + 1);
+    // Never echo the entry: it holds a password hash.
+    if (name.length === 0) throw new ConfigError('APP_ENV_BASIC_AUTH_USERS', 'each entry must be user:hash');
+    if (!isPasswordHash(hash)) {
+      throw new ConfigError('APP_ENV_BASIC_AUTH_USERS', `the hash of "${name}" is not one printed by npm run hash-password`);
+    }
+    users.set(name, hash);
+  }
+  return users;
 }

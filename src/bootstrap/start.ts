@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { toNodeHandler } from 'srvx/node';
@@ -11,7 +11,11 @@ import type { Logger } from '../application/ports/logger.port.ts';
 import type { MembershipDirectory } from '../application/ports/membership-directory.port.ts';
 import type { MessageBus } from '../application/ports/message-bus.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
+import { Access } from '../application/access.ts';
+import type { PermissionDirectory } from '../application/ports/permission-directory.port.ts';
+import { clientSendRoutes } from '../adapters/http/client-routes.ts';
 import { createHttpApp } from '../adapters/http/http-app.ts';
+import { InMemoryPermissionDirectory } from '../adapters/memory/in-memory-permission-directory.ts';
 import { DEV_ISSUER, DEV_ISSUER_ALGORITHM, DevIssuer } from '../adapters/jwks/dev-issuer.ts';
 import { JwksTokenVerifier } from '../adapters/jwks/jwks-token-verifier.ts';
 import { InMemoryBusHub, InMemoryMessageBus } from '../adapters/memory/in-memory-message-bus.ts';
@@ -25,12 +29,26 @@ import type { Config } from './config.ts';
 import { buildContainer, Tokens } from './container.ts';
 import { createLogger } from './logger.ts';
 
+const MAX_BODY_BYTES = 1024 * 1024;
+
+function refuseTooLarge(requestId: string | string[] | undefined, response: ServerResponse): void {
+  const body = JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
+  response.writeHead(413, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': typeof requestId === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(requestId) ? requestId : randomUUID(),
+    connection: 'close',
+  });
+  response.end(body);
+}
+
 /** Replacements for tests: several instances in one process share a hub. */
 export interface StartOverrides {
   logger?: Logger;
   hub?: InMemoryBusHub;
   verifier?: TokenVerifier;
   membership?: MembershipDirectory;
+  permissions?: PermissionDirectory;
   /** Lifecycle timings and rate limits, for tests that must not wait 5 s. */
   session?: Partial<SessionSettings['machine']>;
   onMessage?: MessageHook;
@@ -117,6 +135,8 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     onMessage: overrides.onMessage,
   };
 
+  const access = new Access(verifier, overrides.permissions ?? new InMemoryPermissionDirectory(), config.basicAuthUsers, clock);
+
   const readiness = (): DependencyHealth[] => (isHealthReporter(bus) ? [bus.health()] : []);
   const app = createHttpApp({
     basePath: config.basePath,
@@ -125,6 +145,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     readiness,
     connections: () => connections.size,
     instances: async () => 1,
+    plugins: [clientSendRoutes({ access, delivery })],
     dev:
       devIssuer === undefined
         ? undefined
@@ -132,6 +153,9 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   });
   const handler = toNodeHandler(app.fetch);
   const server = createServer((request, response) => {
+    // Refused before any byte of the body is read or parsed.
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > MAX_BODY_BYTES) return refuseTooLarge(request.headers['x-request-id'], response);
     // srvx types the request for HTTP/2 as well; a node:http request is what it handles here.
     void handler(request as never, response as never);
   });

@@ -67,3 +67,24 @@ export class ConfigError extends SignalError {
     this.variable = variable;
   }
 }
+
+/** No usable credential was presented (HTTP 401). */
+export class UnauthorizedError extends SignalError {
+  constructor(message = 'authentication required') {
+    super('ERR_UNAUTHORIZED', message);
+  }
+}
+
+/** The caller is known but lacks the permission (HTTP 403). */
+export class ForbiddenError extends SignalError {
+  constructor(permission: string) {
+    super('ERR_FORBIDDEN', `missing permission ${permission}`);
+  }
+}
+
+/** The thing does not exist, or the caller may not know it does (HTTP 404). */
+export class NotFoundError extends SignalError {
+  constructor(what: string) {
+    super('ERR_NOT_FOUND', `${what} not found`);
+  }
+}

@@ -22,7 +22,11 @@ export interface HttpAppDeps {
   instances(): Promise<number>;
   /** Present only while the embedded dev issuer is in use. */
   dev?: DevRoutes;
+  /** Feature route groups, mounted under the base path after the shared hooks. */
+  plugins?: AnyElysia[];
 }
+
+type AnyElysia = Elysia<any, any, any, any, any, any, any>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -48,6 +52,9 @@ export function errorResponse(code: unknown, error: unknown): { status: number; 
 }
 
 const STATUS_BY_CODE: Record<string, number> = {
+  ERR_UNAUTHORIZED: 401,
+  ERR_FORBIDDEN: 403,
+  ERR_NOT_FOUND: 404,
   ERR_TOKEN_INVALID: 401,
   ERR_TOKEN_EXPIRED: 401,
   ERR_TOKEN_ALGORITHM: 401,
@@ -60,7 +67,7 @@ const STATUS_BY_CODE: Record<string, number> = {
  * WebSocket upgrades.
  */
 export function createHttpApp(deps: HttpAppDeps) {
-  const app = new Elysia({ adapter: node(), prefix: deps.basePath })
+  const app = new Elysia({ adapter: node(), prefix: deps.basePath, normalize: false })
     .onRequest(({ request, set }) => {
       const given = request.headers.get('x-request-id');
       set.headers['x-request-id'] = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
@@ -75,6 +82,7 @@ export function createHttpApp(deps: HttpAppDeps) {
       }
       set.status = status;
       set.headers['content-type'] = 'application/json';
+      if (status === 401) set.headers['www-authenticate'] = 'Bearer, Basic realm="signal"';
       return body;
     })
     .get('/health', () => ({ status: 'ok' }), { detail: { summary: 'Liveness', tags: ['health'] } })
@@ -98,6 +106,8 @@ export function createHttpApp(deps: HttpAppDeps) {
       }),
       { detail: { summary: 'This instance and the number of live instances', tags: ['websocket'] } },
     );
+
+  for (const plugin of deps.plugins ?? []) app.use(plugin);
 
   if (deps.dev !== undefined) {
     const dev = deps.dev;
