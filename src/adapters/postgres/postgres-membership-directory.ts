@@ -1,0 +1,35 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { MembershipDirectory, MembershipTarget } from '../../application/ports/membership-directory.port.ts';
+
+/**
+ * A membership is a live `g` row from a user to the merchant or organizer:
+ * `p` rows are grants, `role` subjects are not people, and soft-deleted rows
+ * are revoked memberships. The same user may hold several live rows (other
+ * services write this table), hence DISTINCT.
+ */
+const LIVE_MEMBERSHIP = `
+  from "PolicyDefinition"
+ where "variant" = 'g'
+   and "subject_type" = 'user'
+   and "target_type" = ?
+   and "target_id" = ?
+   and "deleted_at" is null`;
+
+/** MembershipDirectory on the shared `PolicyDefinition` table (read-only). */
+export class PostgresMembershipDirectory implements MembershipDirectory {
+  constructor(private readonly orm: MikroORM) {}
+
+  async membersOf(target: MembershipTarget, targetId: string): Promise<string[]> {
+    const rows = await this.orm.em
+      .fork()
+      .execute<Array<{ subject_id: string }>>(`select distinct "subject_id" ${LIVE_MEMBERSHIP}`, [target, targetId]);
+    return rows.map((row) => row.subject_id);
+  }
+
+  async isMember(userId: string, target: MembershipTarget, targetId: string): Promise<boolean> {
+    const rows = await this.orm.em
+      .fork()
+      .execute<Array<{ found: number }>>(`select 1 as "found" ${LIVE_MEMBERSHIP} and "subject_id" = ? limit 1`, [target, targetId, userId]);
+    return rows.length > 0;
+  }
+}

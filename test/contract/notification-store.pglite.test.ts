@@ -1,0 +1,7 @@
+import { useMigratedDatabase } from '../fixtures/fresh-database.ts';
+import { postgresNotificationHarness } from '../fixtures/postgres-harnesses.ts';
+import { notificationStoreContract } from './notification-store.contract.ts';
+
+const database = useMigratedDatabase('pglite', 'notifications');
+
+notificationStoreContract('PostgresNotificationStore on embedded PGlite', async () => postgresNotificationHarness(database()));
