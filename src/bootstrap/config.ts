@@ -44,7 +44,7 @@ export interface Config {
     groupId: string;
     topic: string;
     ssl: boolean;
-    sasl?: { mechanism: string; username: string; password: string };
+    sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   };
 }
 

@@ -8,6 +8,7 @@ import { SignalEmitter } from '../../src/adapters/emitter/signal-emitter.ts';
 import { DevIssuer } from '../../src/adapters/jwks/dev-issuer.ts';
 import { SignalClient, type WebSocketConstructor } from '../../src/adapters/sdk/signal-client.ts';
 import { REDIS_URL, uniquePrefix } from '../fixtures/env.ts';
+import { createFreshDatabase, type FreshDatabase } from '../fixtures/fresh-database.ts';
 import { RawClient } from '../fixtures/raw-client.ts';
 import { spawnServer, type ServerProcess } from '../fixtures/server-process.ts';
 import { waitFor } from '../fixtures/wait-for.ts';
@@ -18,7 +19,7 @@ import { waitFor } from '../fixtures/wait-for.ts';
  */
 const prefix = uniquePrefix('cluster');
 const dataDir = mkdtempSync(join(tmpdir(), 'signal-cluster-'));
-const env = {
+const env: Record<string, string> = {
   APP_ENV_WEBSOCKET_REDIS_URL: REDIS_URL,
   APP_ENV_WEBSOCKET_REDIS_CHANNEL_PREFIX: prefix,
   APP_ENV_DATA_DIR: dataDir,
@@ -33,6 +34,7 @@ interface Tracked {
 }
 
 let issuer: DevIssuer;
+let database: FreshDatabase;
 let a: ServerProcess;
 let b: ServerProcess;
 let publisher: Redis;
@@ -57,6 +59,9 @@ async function track(server: ServerProcess, userId: string): Promise<Tracked> {
 beforeAll(async () => {
   // Created before the servers start so that all three share one dev key.
   issuer = await DevIssuer.loadOrCreate(dataDir);
+  // Replicas share one PostgreSQL, as in production; both migrate at start.
+  database = await createFreshDatabase('cluster');
+  env.APP_ENV_DB_URL = database.url;
   [a, b] = await Promise.all([spawnServer(env), spawnServer(env)]);
   publisher = new Redis(REDIS_URL);
   emitter = new SignalEmitter({ publisher, channelPrefix: prefix });
@@ -67,6 +72,7 @@ afterAll(async () => {
   for (const raw of raws) raw.close();
   publisher?.disconnect();
   await Promise.all([a?.kill('SIGKILL'), b?.kill('SIGKILL')]);
+  await database?.drop();
 });
 
 describe('two instances on one Redis', () => {

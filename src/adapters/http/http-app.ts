@@ -8,6 +8,8 @@ import { SignalError } from '../../domain/errors.ts';
 export interface DevRoutes {
   jwks(): unknown;
   sign(input: { userId: string; roles?: string[]; expiresInSec?: number }): Promise<string>;
+  /** Feeds one activity event to the same pipeline Kafka feeds (embedded mode). */
+  submitActivity(text: string): Promise<{ ok: true; created: number; recipients: number } | { ok: false; reason: string }>;
 }
 
 export interface HttpAppDeps {
@@ -33,9 +35,19 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** Maps a failure to the HTTP status and the `{code, message}` body; never a stack. */
 export function errorResponse(code: unknown, error: unknown): { status: number; body: { code: string; message: string } } {
   if (code === 'VALIDATION') {
-    const detail = error as { valueError?: { path?: string; message?: string }; all?: { path?: string; message?: string }[] };
+    const detail = error as {
+      type?: string;
+      customError?: unknown;
+      valueError?: { path?: string; message?: string };
+      all?: { path?: string; message?: string }[];
+    };
+    // A schema's own `error` text already names its field.
+    if (typeof detail.customError === 'string' && detail.customError.length > 0) {
+      return { status: 400, body: { code: 'VALIDATION_FAILED', message: detail.customError } };
+    }
     const first = detail.valueError ?? detail.all?.[0];
-    const field = (first?.path ?? '').replace(/^\//, '').replace(/\//g, '.') || 'body';
+    const where = detail.type === 'property' || detail.type === undefined ? 'request' : detail.type;
+    const field = (first?.path ?? '').replace(/^\//, '').replace(/\//g, '.') || where;
     return { status: 400, body: { code: 'VALIDATION_FAILED', message: `${field}: ${first?.message ?? 'invalid value'}` } };
   }
   if (code === 'PARSE') return { status: 400, body: { code: 'INVALID_BODY', message: 'request body is not valid JSON' } };
@@ -123,6 +135,26 @@ export function createHttpApp(deps: HttpAppDeps) {
             expiresInSec: t.Optional(t.Integer({ minimum: 10, maximum: 86_400 })),
           }),
           detail: { summary: 'Issue a dev token (embedded mode only)', tags: ['dev'] },
+        },
+      )
+      .post(
+        '/dev/activity-events',
+        async ({ request, set }) => {
+          const result = await dev.submitActivity(await request.text());
+          if (!result.ok) {
+            set.status = 400;
+            return { code: 'INVALID_EVENT', message: result.reason };
+          }
+          set.status = 202;
+          return { created: result.created, recipients: result.recipients };
+        },
+        {
+          parse: 'none',
+          detail: {
+            summary: 'Submit an activity event as if it came from Kafka (embedded mode only)',
+            description: 'The body is the Kafka message value: the activity event JSON.',
+            tags: ['dev'],
+          },
         },
       );
   }
