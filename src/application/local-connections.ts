@@ -9,9 +9,18 @@ export interface LiveConnection {
   readonly id: string;
   readonly userId: string;
   readonly connectedAt: number;
+  /** Epoch ms of the last inbound frame or pong. */
+  readonly lastActivity: number;
   readonly encrypted: boolean;
   deliver(frameText: string): void;
   terminate(close: CloseCode): void;
+}
+
+/** Told about every registration change, after it happened (presence publishing). */
+export interface ConnectionsObserver {
+  added(connection: LiveConnection): void;
+  changed(connection: LiveConnection): void;
+  removed(connection: LiveConnection): void;
 }
 
 const EMPTY: ReadonlySet<LiveConnection> = new Set();
@@ -26,6 +35,11 @@ export class LocalConnections {
   private readonly byUser = new Map<string, Set<LiveConnection>>();
   private readonly byRoom = new Map<string, Set<LiveConnection>>();
   private readonly roomsByClient = new Map<string, Set<string>>();
+  private observer: ConnectionsObserver | null = null;
+
+  observe(observer: ConnectionsObserver): void {
+    this.observer = observer;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -35,6 +49,7 @@ export class LocalConnections {
     this.byId.set(connection.id, connection);
     addTo(this.byUser, connection.userId, connection);
     this.roomsByClient.set(connection.id, new Set());
+    this.observer?.added(connection);
   }
 
   /** Removes the client from every index; unknown clients are ignored. */
@@ -44,14 +59,17 @@ export class LocalConnections {
     removeFrom(this.byUser, connection.userId, connection);
     for (const room of this.roomsByClient.get(connection.id) ?? []) removeFrom(this.byRoom, room, connection);
     this.roomsByClient.delete(connection.id);
+    this.observer?.removed(connection);
   }
 
   /** Returns false when the client is not registered here. */
   join(connection: LiveConnection, room: string): boolean {
     const rooms = this.roomsByClient.get(connection.id);
     if (rooms === undefined) return false;
+    if (rooms.has(room)) return true;
     rooms.add(room);
     addTo(this.byRoom, room, connection);
+    this.observer?.changed(connection);
     return true;
   }
 
@@ -60,6 +78,7 @@ export class LocalConnections {
     const rooms = this.roomsByClient.get(connection.id);
     if (rooms === undefined || !rooms.delete(room)) return false;
     removeFrom(this.byRoom, room, connection);
+    this.observer?.changed(connection);
     return true;
   }
 

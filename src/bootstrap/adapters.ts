@@ -6,7 +6,13 @@ import type { MembershipDirectory } from '../application/ports/membership-direct
 import type { MessageBus } from '../application/ports/message-bus.port.ts';
 import type { NotificationStore } from '../application/ports/notification-store.port.ts';
 import type { PermissionDirectory } from '../application/ports/permission-directory.port.ts';
+import type { ControlChannel } from '../application/ports/control-channel.port.ts';
+import type { PresenceRegistry } from '../application/ports/presence-registry.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
+import { InMemoryControlChannel } from '../adapters/memory/in-memory-control-channel.ts';
+import { InMemoryPresenceHub, InMemoryPresenceRegistry } from '../adapters/memory/in-memory-presence-registry.ts';
+import { RedisControlChannel } from '../adapters/redis/redis-control-channel.ts';
+import { RedisPresenceRegistry } from '../adapters/redis/redis-presence-registry.ts';
 import { DEV_ISSUER, DEV_ISSUER_ALGORITHM, DevIssuer } from '../adapters/jwks/dev-issuer.ts';
 import { JwksTokenVerifier } from '../adapters/jwks/jwks-token-verifier.ts';
 import { InMemoryBusHub, InMemoryMessageBus } from '../adapters/memory/in-memory-message-bus.ts';
@@ -35,15 +41,42 @@ export function packageVersion(): string {
   }
 }
 
-export function createBus(config: Config, instanceId: string, logger: Logger, hub?: InMemoryBusHub): MessageBus {
-  if (config.redis === undefined) return new InMemoryMessageBus(hub ?? new InMemoryBusHub(), { serverId: instanceId, logger });
-  return new RedisMessageBus({
+/** One process-wide set of in-memory hubs stands in for Redis when none is configured. */
+export interface EmbeddedHubs {
+  bus: InMemoryBusHub;
+  presence: InMemoryPresenceHub;
+}
+
+export function embeddedHubs(): EmbeddedHubs {
+  return { bus: new InMemoryBusHub(), presence: new InMemoryPresenceHub() };
+}
+
+export interface Cluster {
+  bus: MessageBus;
+  presence: PresenceRegistry;
+  control: ControlChannel;
+}
+
+/** The bus, the presence registry and the control channel: Redis, or in-process hubs. */
+export function createCluster(config: Config, instanceId: string, logger: Logger, hubs: EmbeddedHubs): Cluster {
+  if (config.redis === undefined) {
+    return {
+      bus: new InMemoryMessageBus(hubs.bus, { serverId: instanceId, logger }),
+      presence: new InMemoryPresenceRegistry(hubs.presence, { ttlMs: config.ws.presenceTtlMs }),
+      control: new InMemoryControlChannel(hubs.bus, { logger }),
+    };
+  }
+  const connection = {
     url: config.redis.url,
     redisOptions: { host: config.redis.host, port: config.redis.port, password: config.redis.password, db: config.redis.db },
     channelPrefix: config.channelPrefix,
-    serverId: instanceId,
     logger,
-  });
+  };
+  return {
+    bus: new RedisMessageBus({ ...connection, serverId: instanceId }),
+    presence: new RedisPresenceRegistry({ ...connection, instanceId, ttlMs: config.ws.presenceTtlMs }),
+    control: new RedisControlChannel({ ...connection, instanceId }),
+  };
 }
 
 export async function createVerifier(config: Config): Promise<{ verifier: TokenVerifier; devIssuer?: DevIssuer }> {

@@ -24,6 +24,8 @@ export interface Config {
     maxFrameBytes: number;
     maxBufferedBytes: number;
     roomAllowPatterns: RegExp[];
+    /** How long a silent instance's clients stay listed (heartbeat every third of it). */
+    presenceTtlMs: number;
   };
   /** Unset: the in-process bus (single instance). */
   redis?: { url?: string; host?: string; port?: number; password?: string; db?: number };
@@ -84,6 +86,7 @@ export function loadConfig(env: Env = process.env): Config {
         1024 * 1024 * 1024,
       ),
       roomAllowPatterns: patterns('APP_ENV_WEBSOCKET_ROOM_ALLOW', read('APP_ENV_WEBSOCKET_ROOM_ALLOW')),
+      presenceTtlMs: 1000 * integer('APP_ENV_WEBSOCKET_PRESENCE_TTL_SECONDS', read('APP_ENV_WEBSOCKET_PRESENCE_TTL_SECONDS'), 30, 3, 3600),
     },
     channelPrefix: read('APP_ENV_WEBSOCKET_REDIS_CHANNEL_PREFIX') ?? '',
     jwt: {

@@ -14,18 +14,27 @@ import type { NotificationStore } from '../application/ports/notification-store.
 import type { PermissionDirectory } from '../application/ports/permission-directory.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
 import { apiDocs } from '../adapters/http/api-docs.ts';
-import { clientSendRoutes } from '../adapters/http/client-routes.ts';
+import { clientRoutes } from '../adapters/http/client-routes.ts';
 import { createHttpApp } from '../adapters/http/http-app.ts';
 import { notificationRoutes } from '../adapters/http/notification-routes.ts';
 import type { DevIssuer } from '../adapters/jwks/dev-issuer.ts';
 import { KafkaActivityConsumer } from '../adapters/kafka/kafka-activity-consumer.ts';
-import type { InMemoryBusHub } from '../adapters/memory/in-memory-message-bus.ts';
 import { SystemClock } from '../adapters/system/system-clock.ts';
 import { WsGateway } from '../adapters/ws/ws-gateway.ts';
 import { DEFAULT_MACHINE_SETTINGS } from '../domain/connection-machine.ts';
 import { DEFAULT_ROOM_RULES } from '../domain/room-policy.ts';
 import { SnowflakeGenerator } from '../domain/snowflake.ts';
-import { createBus, createVerifier, memoryPersistence, openPersistence, packageVersion, type Persistence } from './adapters.ts';
+import { ClientDirectory } from '../application/client-directory.ts';
+import {
+  createCluster,
+  createVerifier,
+  embeddedHubs,
+  memoryPersistence,
+  openPersistence,
+  packageVersion,
+  type EmbeddedHubs,
+  type Persistence,
+} from './adapters.ts';
 import type { Config } from './config.ts';
 import { buildContainer, Tokens } from './container.ts';
 import { createLogger } from './logger.ts';
@@ -33,7 +42,8 @@ import { createLogger } from './logger.ts';
 /** Replacements for tests: several instances in one process share a hub. */
 export interface StartOverrides {
   logger?: Logger;
-  hub?: InMemoryBusHub;
+  /** In-process stand-ins for Redis; instances given the same hubs form one cluster. */
+  hubs?: EmbeddedHubs;
   verifier?: TokenVerifier;
   /** `memory`: in-process twins instead of a database (edge tests that need none). */
   persistence?: 'memory' | 'database';
@@ -51,6 +61,7 @@ export interface Running {
   readonly server: Server;
   readonly delivery: Delivery;
   readonly connections: LocalConnections;
+  readonly directory: ClientDirectory;
   readonly pipeline: NotificationPipeline;
   readonly store: NotificationStore;
   readonly devIssuer?: DevIssuer;
@@ -70,7 +81,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const instanceId = randomUUID();
   const logger = overrides.logger ?? createLogger(config.logLevel, instanceId);
   const clock = new SystemClock();
-  const bus = createBus(config, instanceId, logger, overrides.hub);
+  const { bus, presence, control } = createCluster(config, instanceId, logger, overrides.hubs ?? embeddedHubs());
   const { verifier, devIssuer } = overrides.verifier === undefined ? await createVerifier(config) : { verifier: overrides.verifier };
   const persistence: Persistence =
     overrides.persistence === 'memory' ? memoryPersistence() : await openPersistence(config, logger);
@@ -83,8 +94,11 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const delivery = container.get<Delivery>(Tokens.Delivery);
   const pipeline = new NotificationPipeline(store, membership, delivery, new SnowflakeGenerator(config.nodeId), clock, logger);
   const access = new Access(verifier, permissions, config.basicAuthUsers, clock);
+  const directory = new ClientDirectory(presence, control, connections, instanceId, clock, logger);
+  connections.observe(directory);
 
   await bus.subscribe((message) => delivery.receive(message));
+  await directory.start(Math.floor(config.ws.presenceTtlMs / 3));
 
   const consumer =
     config.kafka === undefined
@@ -92,7 +106,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
       : new KafkaActivityConsumer({ ...config.kafka, handler: pipeline, logger });
 
   const readiness = (): DependencyHealth[] => [
-    ...(isHealthReporter(bus) ? [bus.health()] : []),
+    ...[bus, presence, control].flatMap((adapter) => (isHealthReporter(adapter) ? [adapter.health()] : [])),
     ...persistence.health(),
     ...(consumer === undefined ? [] : [consumer.health()]),
   ];
@@ -102,9 +116,9 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     logger,
     readiness,
     connections: () => connections.size,
-    instances: async () => 1,
+    instances: () => directory.instances(),
     plugins: [
-      clientSendRoutes({ access, delivery }),
+      clientRoutes({ access, delivery, directory }),
       notificationRoutes({ access, store, clock }),
       apiDocs({ basePath: config.basePath, version: packageVersion(), wsPath: config.ws.path }),
     ],
@@ -166,16 +180,17 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
       // Stop taking work first: no new events, no new clients.
       await consumer?.close();
       await gateway.close();
+      directory.stop();
       server.closeAllConnections();
       await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
-      if (isCloseable(bus)) await bus.close();
+      for (const adapter of [presence, control, bus]) if (isCloseable(adapter)) await adapter.close();
       await persistence.close();
       logger.info({}, 'stopped');
     })();
     return stopping;
   };
 
-  return { instanceId, port, server, delivery, connections, pipeline, store, devIssuer, stop };
+  return { instanceId, port, server, delivery, connections, directory, pipeline, store, devIssuer, stop };
 }
 
 function refuseTooLarge(requestId: string | string[] | undefined, response: ServerResponse): void {

@@ -1,7 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiDocs } from '../../src/adapters/http/api-docs.ts';
-import { clientSendRoutes } from '../../src/adapters/http/client-routes.ts';
+import { clientRoutes } from '../../src/adapters/http/client-routes.ts';
 import { createHttpApp } from '../../src/adapters/http/http-app.ts';
 import { notificationRoutes } from '../../src/adapters/http/notification-routes.ts';
 import { silentLogger } from '../../src/application/ports/logger.port.ts';
@@ -177,7 +177,7 @@ describe('completeness against the routes an app really has', () => {
       instances: async () => 1,
       dev: unused,
       plugins: [
-        clientSendRoutes({ access: unused, delivery: unused }),
+        clientRoutes({ access: unused, delivery: unused, directory: unused }),
         notificationRoutes({ access: unused, store: unused, clock: unused }),
         apiDocs({ basePath: BASE, version: '9.9.9', wsPath: '/stream' }),
       ],

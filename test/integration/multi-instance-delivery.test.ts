@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryBusHub } from '../../src/adapters/memory/in-memory-message-bus.ts';
+import { embeddedHubs } from '../../src/bootstrap/adapters.ts';
 import { REDIS_URL, uniquePrefix } from '../fixtures/env.ts';
 import { RawClient } from '../fixtures/raw-client.ts';
 import { startTestServer, type TestServer } from '../fixtures/test-server.ts';
@@ -18,10 +18,10 @@ interface Engine {
   start(dataDir: string): Promise<TestServer>;
 }
 
-const hub = new InMemoryBusHub();
+const hubs = embeddedHubs();
 const prefix = uniquePrefix('multi');
 const engines: Engine[] = [
-  { name: 'in-memory hub', start: (dataDir) => startTestServer({ APP_ENV_DATA_DIR: dataDir, APP_ENV_WEBSOCKET_ROOM_ALLOW: 'team-.*' }, { hub }) },
+  { name: 'in-memory hub', start: (dataDir) => startTestServer({ APP_ENV_DATA_DIR: dataDir, APP_ENV_WEBSOCKET_ROOM_ALLOW: 'team-.*' }, { hubs }) },
   {
     name: 'Redis',
     start: (dataDir) =>

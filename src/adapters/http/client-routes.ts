@@ -1,11 +1,13 @@
 import { Elysia, t } from 'elysia';
 import type { Access } from '../../application/access.ts';
+import type { ClientDirectory } from '../../application/client-directory.ts';
 import type { Delivery } from '../../application/delivery.ts';
 import { Permissions } from '../../domain/permissions.ts';
 
 export interface ClientRoutesDeps {
   access: Access;
   delivery: Delivery;
+  directory: ClientDirectory;
 }
 
 const EVENT = t.String({ minLength: 1, maxLength: 256, description: 'Event name the clients receive' });
@@ -23,18 +25,77 @@ const SendResult = t.Object(
   { description: 'Accepted for delivery (WebSocket delivery is at-most-once)' },
 );
 
+const ClientRecord = t.Object(
+  {
+    id: t.String({ description: 'Client id (UUID v4)' }),
+    userId: t.String(),
+    instanceId: t.String({ description: 'The signal instance holding the connection' }),
+    state: t.Union([t.Literal('AUTHENTICATED'), t.Literal('ENCRYPTED')]),
+    rooms: t.Array(t.String()),
+    encrypted: t.Boolean(),
+    connectedAt: t.String({ format: 'date-time' }),
+    lastActivity: t.String({ format: 'date-time' }),
+  },
+  { description: 'A live connection; never carries keys or tokens' },
+);
+
 const ErrorBody = t.Object({ code: t.String(), message: t.String() });
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 503: ErrorBody };
+const readErrors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody };
+const ClientId = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { basicAuth: [] }];
 
 /**
- * Operator and service routes that push messages to live clients, wherever
- * they are connected. Each needs a JWT with the permission, or Basic service
- * credentials.
+ * Operator and service routes over live clients, wherever they are
+ * connected: list, inspect, message and disconnect. Each needs a JWT with
+ * the route's permission, or Basic service credentials.
  */
-export function clientSendRoutes(deps: ClientRoutesDeps) {
-  const { access, delivery } = deps;
-  return new Elysia({ name: 'client-send-routes', prefix: '/socket/websocket/clients' })
+export function clientRoutes(deps: ClientRoutesDeps) {
+  const { access, delivery, directory } = deps;
+  return new Elysia({ name: 'client-routes', prefix: '/socket/websocket/clients' })
+    .get(
+      '/',
+      async ({ query, headers }) => {
+        await access.authorize(headers.authorization, Permissions.find);
+        return directory.find({ userId: query.userId, room: query.room, limit: query.limit ?? 50, offset: query.offset ?? 0 });
+      },
+      {
+        query: t.Object({
+          userId: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
+          room: t.Optional(t.String({ minLength: 1, maxLength: 256 })),
+          limit: t.Optional(t.Numeric({ minimum: 1, maximum: 100, multipleOf: 1, error: 'limit: must be a whole number from 1 to 100' })),
+          offset: t.Optional(t.Numeric({ minimum: 0, maximum: 9_900, multipleOf: 1, error: 'offset: must be a whole number from 0 to 9900' })),
+        }),
+        response: { 200: t.Object({ count: t.Integer(), items: t.Array(ClientRecord) }), ...readErrors },
+        detail: { summary: 'Live clients of every instance, oldest connection first', tags: ['websocket'], security },
+      },
+    )
+    .get(
+      '/:id',
+      async ({ params, headers }) => {
+        await access.authorize(headers.authorization, Permissions.findById);
+        return directory.get(params.id);
+      },
+      {
+        params: ClientId,
+        response: { 200: ClientRecord, ...readErrors },
+        detail: { summary: 'One live client, on whichever instance holds it', tags: ['websocket'], security },
+      },
+    )
+    .delete(
+      '/:id',
+      async ({ params, headers }) => {
+        const principal = await access.authorize(headers.authorization, Permissions.disconnect);
+        const requestedBy = principal.kind === 'user' ? `user:${principal.userId}` : `service:${principal.name}`;
+        const { instanceId } = await directory.disconnect(params.id, requestedBy);
+        return { disconnected: true, instanceId };
+      },
+      {
+        params: ClientId,
+        response: { 200: t.Object({ disconnected: t.Boolean(), instanceId: t.String() }), ...readErrors },
+        detail: { summary: 'Close a client with 4008 on whichever instance holds it', tags: ['websocket'], security },
+      },
+    )
     .post(
       '/broadcast',
       async ({ body, headers }) => {

@@ -36,37 +36,70 @@ async function listen(userId: string): Promise<RawClient> {
   return client;
 }
 
-describe('authorization of the send routes', () => {
-  const routes = [
-    ['/broadcast', { event: 'e', data: 1 }],
-    ['/rooms/ws-default/send', { event: 'e', data: 1 }],
-    ['/users/someone/send', { event: 'e', data: 1 }],
-    ['/f47ac10b-58cc-4372-a567-0e02b2c3d479/send', { event: 'e', data: 1 }],
-  ] as const;
+describe('authorization of the client routes', () => {
+  interface Case {
+    label: string;
+    method: 'GET' | 'POST' | 'DELETE';
+    /** Built per call: DELETE needs a client of its own each time it succeeds. */
+    path: () => Promise<string>;
+    body?: unknown;
+  }
+  const someClient = async () => (await listen(`target-${Math.random()}`)).clientId;
+  const cases: Case[] = [
+    { label: 'list', method: 'GET', path: async () => '' },
+    { label: 'get', method: 'GET', path: async () => `/${await someClient()}` },
+    { label: 'disconnect', method: 'DELETE', path: async () => `/${await someClient()}` },
+    { label: 'broadcast', method: 'POST', path: async () => '/broadcast', body: { event: 'e', data: 1 } },
+    { label: 'room send', method: 'POST', path: async () => '/rooms/ws-default/send', body: { event: 'e', data: 1 } },
+    { label: 'user send', method: 'POST', path: async () => '/users/someone/send', body: { event: 'e', data: 1 } },
+    { label: 'client send', method: 'POST', path: async () => '/f47ac10b-58cc-4372-a567-0e02b2c3d479/send', body: { event: 'e', data: 1 } },
+  ];
+  const call = async (each: Case, authorization?: string) => {
+    const response = await fetch(`${server.http}/socket/websocket/clients${await each.path()}`, {
+      method: each.method,
+      headers: { ...(each.body === undefined ? {} : { 'content-type': 'application/json' }), ...(authorization === undefined ? {} : { authorization }) },
+      body: each.body === undefined ? undefined : JSON.stringify(each.body),
+    });
+    return { status: response.status, headers: response.headers, body: (await response.json()) as any };
+  };
 
-  it.each(routes)('%s: 401 without a credential, with WWW-Authenticate', async (path, body) => {
-    const response = await post(path, body);
+  it.each(cases)('$label: 401 without a credential, with WWW-Authenticate', async (each) => {
+    const response = await call(each);
     expect(response.status).toBe(401);
     expect(response.body).toEqual({ code: 'ERR_UNAUTHORIZED', message: 'authentication required' });
     expect(response.headers.get('www-authenticate')).toContain('Bearer');
   });
 
-  it.each(routes)('%s: 401 with a wrong Basic password or a forged token', async (path, body) => {
-    expect((await post(path, body, basic('svc-sale', 'wrong'))).status).toBe(401);
-    expect((await post(path, body, basic('nobody', SERVICE_PASSWORD))).status).toBe(401);
-    expect((await post(path, body, 'Bearer not-a-token')).status).toBe(401);
+  it.each(cases)('$label: 401 with a wrong Basic password, an unknown user or a forged token', async (each) => {
+    expect((await call(each, basic('svc-sale', 'wrong'))).status).toBe(401);
+    expect((await call(each, basic('nobody', SERVICE_PASSWORD))).status).toBe(401);
+    expect((await call(each, 'Bearer not-a-token')).status).toBe(401);
   });
 
-  it.each(routes)('%s: 403 for a user without the role', async (path, body) => {
-    const response = await post(path, body, `Bearer ${await server.token('plain-user')}`);
+  it.each(cases)('$label: 403 for a user without the role', async (each) => {
+    const response = await call(each, `Bearer ${await server.token('plain-user')}`);
     expect(response.status).toBe(403);
     expect(response.body.code).toBe('ERR_FORBIDDEN');
   });
 
-  it.each(routes)('%s: 200 for ADMIN and SUPER_ADMIN tokens and for the service principal', async (path, body) => {
-    expect((await post(path, body, `Bearer ${await server.token('admin', ['ADMIN'])}`)).status).toBe(200);
-    expect((await post(path, body, `Bearer ${await server.token('root', ['SUPER_ADMIN'])}`)).status).toBe(200);
-    expect((await post(path, body, basic('svc-sale', SERVICE_PASSWORD))).status).toBe(200);
+  it.each(cases)('$label: 200 for ADMIN and SUPER_ADMIN tokens and for the service principal', async (each) => {
+    expect((await call(each, `Bearer ${await server.token('admin', ['ADMIN'])}`)).status).toBe(200);
+    expect((await call(each, `Bearer ${await server.token('root', ['SUPER_ADMIN'])}`)).status).toBe(200);
+    expect((await call(each, basic('svc-sale', SERVICE_PASSWORD))).status).toBe(200);
+  });
+
+  afterAll(async () => {
+    // Later tests count exact local deliveries: the targets made here must be gone.
+    for (const client of clients.splice(0)) {
+      client.close();
+      await client.closed;
+    }
+  });
+
+  it('keeps the public routes public', async () => {
+    for (const path of ['/health', '/ready', '/socket/websocket/clients/status', '/doc/openapi.json']) {
+      expect((await fetch(`${server.http}${path}`)).status).toBe(200);
+    }
   });
 });
 
@@ -86,9 +119,9 @@ describe('delivery through REST', () => {
   });
 
   it('sends to a user and to a room', async () => {
-    const listener = await listen('listener-user');
+    const listener = await listen('listener-user-2');
     const auth = basic('svc-sale', SERVICE_PASSWORD);
-    expect((await post('/users/listener-user/send', { event: 'to-user', data: [1] }, auth)).body.local).toBe(1);
+    expect((await post('/users/listener-user-2/send', { event: 'to-user', data: [1] }, auth)).body.local).toBe(1);
     expect(await listener.nextMessage()).toEqual({ event: 'to-user', data: [1] });
     expect((await post('/rooms/ws-notification/send', { event: 'to-room' }, auth)).body.local).toBeGreaterThanOrEqual(1);
     expect(await listener.nextMessage()).toEqual({ event: 'to-room' });
