@@ -49,6 +49,11 @@ export interface Database extends Closeable, HealthReporter {
  */
 const MIGRATION_LOCK_KEY = 4_735_201_907;
 
+/** Longest any single statement may take, migrations included. */
+const QUERY_TIMEOUT_MS = 10_000;
+/** Shutdown waits this long for queries in flight before giving up on the pool. */
+const CLOSE_TIMEOUT_MS = 3_000;
+
 /**
  * Opens the pool and starts the health probe. An unreachable database does
  * not reject here: health() says so, and queries (and migrate()) reject
@@ -80,7 +85,14 @@ export async function openDatabase(url: string, options: DatabaseOptions = {}): 
     metadataCache: { enabled: false },
     pool: { min: 0, max: poolMax, idleTimeoutMillis: 30_000 },
     driverOptions: {
-      connection: { connectionTimeoutMillis: 5_000, application_name: 'signal', ...(ssl === undefined ? {} : { ssl }) },
+      // query_timeout is enforced by the client: a server that stops answering
+      // fails the query (and frees its connection) instead of holding it forever.
+      connection: {
+        connectionTimeoutMillis: 5_000,
+        query_timeout: QUERY_TIMEOUT_MS,
+        application_name: 'signal',
+        ...(ssl === undefined ? {} : { ssl }),
+      },
       // The query builder underneath would print these to the console; they belong in the JSON log.
       log: {
         warn: (message: unknown) => logger.warn({}, String(message)),
@@ -155,7 +167,17 @@ class PostgresDatabase implements Database {
     this.closed = true;
     clearInterval(this.timer);
     this.state = { name: 'database', ready: false, detail: 'closed' };
-    await this.orm.close(true);
+    // The pool waits for every borrowed connection; one stuck on a hung
+    // server must not keep the process from exiting.
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = await Promise.race([
+      this.orm.close(true).then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), CLOSE_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (gaveUp) this.logger.warn({}, `database pool did not close within ${CLOSE_TIMEOUT_MS} ms; abandoning it`);
   }
 
   /** One `select 1` with a deadline; never rejects. */
