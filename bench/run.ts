@@ -1,0 +1,84 @@
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { summarizeProfileFile } from './lib/cpu-profile.ts';
+import { killAll, ROOT } from './lib/processes.ts';
+import { writeResults, type ResultRow, type Scenario } from './lib/results.ts';
+import { broadcastScenario } from './scenarios/broadcast.ts';
+
+/**
+ * `npm run bench`: runs every scenario (or those named with --scenario) and
+ * writes latest.json and latest.md.
+ *
+ *   --quick           fewer broadcasts and rounds; finishes in under a minute
+ *   --out <dir>       where to write the results (default bench/results)
+ *   --profile <dir>   also record a CPU profile of the signal server and print its top functions
+ *   --scenario <name> only this scenario (repeatable)
+ */
+const SCENARIOS: readonly Scenario[] = [broadcastScenario];
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    profile: { type: 'string' },
+    scenario: { type: 'string', multiple: true },
+  },
+  strict: true,
+});
+
+const quick = values.quick === true;
+const outDir = resolve(values.out ?? join(ROOT, 'bench/results'));
+const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+const selected = values.scenario === undefined ? SCENARIOS : SCENARIOS.filter((scenario) => values.scenario!.includes(scenario.name));
+if (selected.length === 0) {
+  process.stderr.write(`bench: no scenario named ${values.scenario!.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}\n`);
+  process.exit(2);
+}
+
+// Everything is bounded: a hung server or client fleet ends the run, never the machine.
+const deadlineMs = (quick ? 150 : 40 * 60) * 1000;
+const deadline = setTimeout(() => {
+  process.stderr.write(`bench: gave up after ${deadlineMs / 1000} s\n`);
+  killAll();
+  process.exit(1);
+}, deadlineMs);
+deadline.unref();
+
+const log = (line: string): void => {
+  process.stderr.write(`[bench ${(performance.now() / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+};
+
+async function main(): Promise<void> {
+  const date = new Date();
+  const started = performance.now();
+  if (profileDir !== undefined) await mkdir(profileDir, { recursive: true });
+  const rows: ResultRow[] = [];
+  for (const scenario of selected) {
+    log(`scenario ${scenario.name}${quick ? ' (quick)' : ''}`);
+    rows.push(...(await scenario.run({ quick, profileDir, log })));
+  }
+  const durationSec = (performance.now() - started) / 1000;
+  const written = await writeResults(outDir, rows, { scenarios: selected, quick, date, durationSec });
+  for (const row of rows) {
+    log(`${row.scenario} ${row.metric}: signal ${row.signal} ${row.unit}, limit ${row.limit}, signal/limit ${row.ratioToLimit.toFixed(2)}`);
+  }
+  log(`wrote ${written.json} and ${written.markdown} in ${Math.round(durationSec)} s`);
+  if (profileDir !== undefined) {
+    for (const file of (await readdir(profileDir)).filter((name) => name.endsWith('.cpuprofile'))) {
+      process.stdout.write(`${await summarizeProfileFile(join(profileDir, file))}\n`);
+    }
+  }
+}
+
+main().then(
+  () => {
+    killAll();
+    process.exit(0);
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${(error as Error).stack ?? String(error)}\n`);
+    killAll();
+    process.exit(1);
+  },
+);

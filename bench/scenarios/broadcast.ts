@@ -1,0 +1,222 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DevIssuer } from '../../src/adapters/jwks/dev-issuer.ts';
+import { ClientPool, type RoundResult } from '../lib/client-pool.ts';
+import type { ResultRow, Scenario, ScenarioOptions } from '../lib/results.ts';
+import { cpuTimeMs } from '../lib/processes.ts';
+import { startBenchServer, type BenchServer } from '../lib/server-handle.ts';
+import { median, significant, spread } from '../lib/stats.ts';
+
+/**
+ * Encrypted broadcast to every connected client of one instance: the
+ * edge's widest fan-out. signal runs its real start-up in its own process
+ * and is triggered through `delivery.broadcast`; the limit is a bare ws
+ * server doing one serialise per message and one AES-256-GCM seal per
+ * client. Both are driven the same way, with the same clients, in
+ * alternating rounds.
+ */
+const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
+const PAYLOAD_BYTES = 200;
+
+interface Settings {
+  clients: number;
+  broadcasts: number;
+  warmup: number;
+  rounds: number;
+  /** Broadcasts in flight (sent, not yet decrypted by every client). */
+  window: number;
+  workersPerFleet: number;
+}
+
+const QUICK: Settings = { clients: 2_000, broadcasts: 40, warmup: 10, rounds: 3, window: 16, workersPerFleet: 2 };
+const FULL: Settings = { clients: 2_000, broadcasts: 1_000, warmup: 200, rounds: 5, window: 16, workersPerFleet: 2 };
+
+interface Measured extends RoundResult {
+  /** Server process CPU (user + system) per delivery, µs; undefined without /proc. */
+  serverCpuUs: number | undefined;
+  /** All client workers' CPU per delivery, µs. */
+  clientCpuUs: number | undefined;
+}
+
+/** The JSON text of broadcast `seq`'s data: exactly PAYLOAD_BYTES bytes, the same for both servers. */
+export function payloadText(seq: number): string {
+  const bare = JSON.stringify({ seq, pad: '' });
+  return JSON.stringify({ seq, pad: 'x'.repeat(PAYLOAD_BYTES - bare.length) });
+}
+
+export const broadcastScenario: Scenario = {
+  name: 'broadcast-2000',
+  summary: `one ${PAYLOAD_BYTES}-byte event broadcast, encrypted per client, to 2,000 local clients: deliveries/s decrypted by the clients, and the server's CPU time per delivery`,
+  run,
+};
+
+async function run(options: ScenarioOptions): Promise<ResultRow[]> {
+  const settings = options.quick ? QUICK : FULL;
+  const dataDir = await mkdtemp(join(tmpdir(), 'signal-bench-'));
+  const servers: BenchServer[] = [];
+  const pools: ClientPool[] = [];
+  try {
+    // The key file must exist before signal starts, or both would create one.
+    const issuer = await DevIssuer.loadOrCreate(dataDir);
+    const launch = async (spec: Parameters<typeof startBenchServer>[0]): Promise<BenchServer> => {
+      const server = await startBenchServer(spec);
+      servers.push(server);
+      return server;
+    };
+    const [tokens, signal, limit] = await Promise.all([
+      Promise.all(
+        Array.from({ length: settings.clients }, (_, index) => issuer.sign({ userId: `bench-${index}`, expiresInSec: 4 * 3600 })),
+      ),
+      launch({
+        name: 'signal',
+        script: 'bench/signal-server.ts',
+        sockets: settings.clients,
+        env: {
+          PORT: '0',
+          HOST: '127.0.0.1',
+          APP_ENV_DATA_DIR: dataDir,
+          APP_ENV_LOG_LEVEL: 'warn',
+          APP_ENV_WEBSOCKET_ECDH_INFO: ECDH_INFO,
+          // Embedded mode whatever the caller's environment says.
+          APP_ENV_WEBSOCKET_REDIS_URL: '',
+          APP_ENV_WEBSOCKET_REDIS_HOST: '',
+          APP_ENV_JWKS_URL: '',
+          APP_ENV_KAFKA_BROKERS: '',
+          APP_ENV_DB_URL: '',
+          APP_ENV_WEBSOCKET_MAX_CONNECTIONS: '',
+          APP_ENV_WEBSOCKET_ALLOWED_ORIGINS: '',
+        },
+      }),
+      launch({ name: 'limit', script: 'bench/limit-server.ts', sockets: settings.clients, env: { PORT: '0', HOST: '127.0.0.1' } }),
+    ]);
+    options.log(`servers up, ${tokens.length} dev tokens signed`);
+
+    const fleet = async (target: 'signal' | 'limit', server: BenchServer): Promise<ClientPool> => {
+      const started = performance.now();
+      const pool = await ClientPool.open({
+        target,
+        url: `ws://127.0.0.1:${server.port}${target === 'signal' ? '/stream' : '/'}`,
+        clients: settings.clients,
+        workers: settings.workersPerFleet,
+        tokens: target === 'signal' ? tokens : [],
+        ecdhInfo: ECDH_INFO,
+        connectTimeoutMs: 60_000,
+      });
+      pools.push(pool);
+      options.log(`${target}: ${settings.clients} clients connected in ${Math.round(performance.now() - started)} ms`);
+      return pool;
+    };
+    const [signalPool, limitPool] = await Promise.all([fleet('signal', signal), fleet('limit', limit)]);
+
+    const roundOf = async (pool: ClientPool, server: BenchServer, count: number): Promise<Measured> => {
+      const cpu = (): { server: number | undefined; clients: number | undefined } => ({
+        server: cpuTimeMs(server.child.pid),
+        clients: sum(pool.pids.map(cpuTimeMs)),
+      });
+      const before = cpu();
+      const result = await pool.round(count, settings.window, (seq) => server.broadcast(payloadText(seq)), 30_000 + (count * settings.clients) / 5);
+      const after = cpu();
+      const perDelivery = (start: number | undefined, end: number | undefined): number | undefined =>
+        start === undefined || end === undefined ? undefined : ((end - start) * 1000) / result.delivered;
+      return { ...result, serverCpuUs: perDelivery(before.server, after.server), clientCpuUs: perDelivery(before.clients, after.clients) };
+    };
+
+    await roundOf(signalPool, signal, settings.warmup);
+    await roundOf(limitPool, limit, settings.warmup);
+    options.log(`warm-up done (${settings.warmup} broadcasts each)`);
+
+    const signalRounds: Measured[] = [];
+    const limitRounds: Measured[] = [];
+    for (let round = 1; round <= settings.rounds; round++) {
+      signalRounds.push(await roundOf(signalPool, signal, settings.broadcasts));
+      limitRounds.push(await roundOf(limitPool, limit, settings.broadcasts));
+      const [s, l] = [signalRounds.at(-1)!, limitRounds.at(-1)!];
+      options.log(
+        `round ${round}/${settings.rounds}: signal ${Math.round(s.deliveriesPerSec)}/s (server ${s.serverCpuUs?.toFixed(1)} µs CPU/delivery), ` +
+          `limit ${Math.round(l.deliveriesPerSec)}/s (server ${l.serverCpuUs?.toFixed(1)} µs CPU/delivery)`,
+      );
+    }
+
+    if (options.profileDir !== undefined) {
+      // Separate rounds, so that profiling never slows a measured one.
+      for (const [name, pool, server] of [['signal', signalPool, signal], ['limit', limitPool, limit]] as const) {
+        const path = join(options.profileDir, `${name}-broadcast.cpuprofile`);
+        await server.profileStart();
+        const profiled = await roundOf(pool, server, settings.broadcasts);
+        await server.profileStop(path);
+        options.log(`${name}: profile of one round (${Math.round(profiled.deliveriesPerSec)}/s under the profiler) written to ${path}`);
+      }
+    }
+
+    const common = {
+      clients: settings.clients,
+      payloadBytes: PAYLOAD_BYTES,
+      broadcastsPerRound: settings.broadcasts,
+      warmupBroadcasts: settings.warmup,
+      rounds: settings.rounds,
+      window: settings.window,
+      clientWorkersPerFleet: settings.workersPerFleet,
+      trigger: 'stdin line -> delivery.broadcast (signal) / broadcast() (limit); no Redis',
+      limitCoalescesWrites: process.env.BENCH_LIMIT_CORK !== '0',
+    };
+    const rows = [
+      row('deliveries_per_sec', 'deliveries/s', signalRounds.map((r) => r.deliveriesPerSec), limitRounds.map((r) => r.deliveriesPerSec), common),
+    ];
+    const signalCpu = defined(signalRounds.map((r) => r.serverCpuUs));
+    const limitCpu = defined(limitRounds.map((r) => r.serverCpuUs));
+    if (signalCpu !== undefined && limitCpu !== undefined) {
+      rows.push(
+        row('server_cpu_per_delivery', 'µs CPU/delivery (lower is better)', signalCpu, limitCpu, {
+          ...common,
+          clientCpuUsPerDelivery: {
+            signalFleet: significant(median(defined(signalRounds.map((r) => r.clientCpuUs)) ?? [Number.NaN])),
+            limitFleet: significant(median(defined(limitRounds.map((r) => r.clientCpuUs)) ?? [Number.NaN])),
+          },
+        }),
+      );
+    }
+    return rows;
+  } finally {
+    await Promise.allSettled(pools.map((pool) => pool.close()));
+    await Promise.allSettled(servers.map((server) => server.stop()));
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+function row(metric: string, unit: string, signalValues: number[], limitValues: number[], params: Record<string, unknown>): ResultRow {
+  const signal = median(signalValues);
+  const limit = median(limitValues);
+  // Large figures are whole numbers; small ones (µs) keep three significant digits.
+  const shown = (value: number): number => (value >= 1000 ? Math.round(value) : significant(value));
+  return {
+    scenario: broadcastScenario.name,
+    metric,
+    unit,
+    signal: shown(signal),
+    peer: null,
+    limit: shown(limit),
+    ratioToPeer: null,
+    ratioToLimit: shown(signal) / shown(limit),
+    params: {
+      ...params,
+      signalRounds: signalValues.map((value) => significant(value)),
+      limitRounds: limitValues.map((value) => significant(value)),
+      pairedRatios: signalValues.map((value, index) => significant(value / limitValues[index]!)),
+      signalSpread: mapValues(spread(signalValues), significant),
+      limitSpread: mapValues(spread(limitValues), significant),
+    },
+  };
+}
+
+function defined(values: ReadonlyArray<number | undefined>): number[] | undefined {
+  return values.every((value) => value !== undefined) ? (values as number[]) : undefined;
+}
+
+function sum(values: ReadonlyArray<number | undefined>): number | undefined {
+  return values.every((value) => value !== undefined) ? (values as number[]).reduce((a, b) => a + b, 0) : undefined;
+}
+
+function mapValues<K extends string>(record: Record<K, number>, map: (value: number) => number): Record<K, number> {
+  return Object.fromEntries(Object.entries<number>(record).map(([key, value]) => [key, map(value)])) as Record<K, number>;
+}
