@@ -16,6 +16,7 @@ import type { LiveConnection, LocalConnections } from './local-connections.ts';
 import type { Cancel, Clock } from './ports/clock.port.ts';
 import type { Logger } from './ports/logger.port.ts';
 import type { MembershipDirectory } from './ports/membership-directory.port.ts';
+import { noopMetrics, type HandshakeOutcome, type Metrics } from './ports/metrics.port.ts';
 import type { TokenVerifier } from './ports/token-verifier.port.ts';
 
 /** The socket as the session sees it; the WebSocket adapter implements it. */
@@ -49,6 +50,7 @@ export interface SessionDeps {
   logger: Logger;
   settings: SessionSettings;
   onMessage?: MessageHook;
+  metrics?: Metrics;
 }
 
 const CLOSED_STATES_LOGGED_AS_WARN = new Set<number>([
@@ -72,12 +74,16 @@ export class ConnectionSession implements LiveConnection {
   private handshake: { serverPublicKey: string; salt: string } | null = null;
   private readonly timers: Partial<Record<TimerName, Cancel>> = {};
   private queue: Promise<void> = Promise.resolve();
+  private readonly metrics: Metrics;
+  /** The handshake's outcome is counted once, by whichever step decides it first. */
+  private handshakeCounted = false;
 
   constructor(
     readonly id: string,
     private readonly transport: Transport,
     private readonly deps: SessionDeps,
   ) {
+    this.metrics = deps.metrics ?? noopMetrics;
     const now = deps.clock.now();
     this.lastActivity = now;
     const first = initialState(deps.settings.machine, now);
@@ -131,6 +137,8 @@ export class ConnectionSession implements LiveConnection {
   /** The socket closed, whoever started it. Idempotent. */
   socketClosed(code: number): void {
     const wasConnected = isConnected(this.state);
+    // A close the session sent itself was counted when it was sent.
+    if (this.state.phase !== 'CLOSED') this.metrics.closed(code, 'client');
     this.apply({ type: 'closed' });
     for (const name of Object.keys(this.timers) as TimerName[]) this.disarm(name);
     this.key = null;
@@ -144,6 +152,7 @@ export class ConnectionSession implements LiveConnection {
   deliver(frameText: string): void {
     if (!isConnected(this.state)) return;
     if (this.transport.bufferedAmount > this.deps.settings.maxBufferedBytes) {
+      this.metrics.outboundDropped('slow_consumer');
       this.terminate(CloseCodes.slowConsumer);
       return;
     }
@@ -159,7 +168,16 @@ export class ConnectionSession implements LiveConnection {
     const result = step(this.state, event, now, this.deps.settings.machine);
     this.state = result.state;
     this.lastActivity = result.state.lastActivity;
+    if (!this.handshakeCounted && result.state.phase === 'CLOSED' && this.connectedAt === 0) {
+      this.countHandshake(handshakeFailure(event, result.effects));
+    }
     if (result.effects.length > 0) this.run(result.effects);
+  }
+
+  private countHandshake(outcome: HandshakeOutcome): void {
+    if (this.handshakeCounted) return;
+    this.handshakeCounted = true;
+    this.metrics.handshake(outcome);
   }
 
   private run(effects: readonly Effect[]): void {
@@ -170,6 +188,7 @@ export class ConnectionSession implements LiveConnection {
           this.transport.send(serializeFrame(Events.error, { message: effect.message }));
           break;
         case 'close':
+          this.metrics.closed(effect.code, 'server');
           this.logClose(effect.code, effect.reason);
           this.transport.close(effect.code, effect.reason);
           break;
@@ -212,6 +231,7 @@ export class ConnectionSession implements LiveConnection {
         decodePublicKey(clientPublicKey);
       } catch (error) {
         this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: invalid client public key');
+        this.countHandshake('invalid_public_key');
         this.apply({ type: 'auth-failed', stage: 'key' });
         return;
       }
@@ -221,6 +241,7 @@ export class ConnectionSession implements LiveConnection {
       identity = await this.deps.verifier.verify(token);
     } catch (error) {
       this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: token not accepted');
+      this.countHandshake(TOKEN_OUTCOMES[codeOf(error)] ?? 'token_rejected');
       this.apply({ type: 'auth-failed', stage: 'token' });
       return;
     }
@@ -246,6 +267,7 @@ export class ConnectionSession implements LiveConnection {
     // `connected` goes first and in plaintext; registering afterwards (same
     // tick) guarantees no encrypted frame can overtake it.
     this.transport.send(serializeFrame(Events.connected, data));
+    this.countHandshake('ok');
     const { connections } = this.deps;
     connections.add(this);
     for (const room of DEFAULT_ROOMS) connections.join(this, room);
@@ -324,6 +346,31 @@ export class ConnectionSession implements LiveConnection {
     const fields = { clientId: this.id, userId: this.userId || undefined, code, reason };
     if (CLOSED_STATES_LOGGED_AS_WARN.has(code)) this.deps.logger.warn(fields, 'closing client');
     else this.deps.logger.info(fields, 'closing client');
+  }
+}
+
+const TOKEN_OUTCOMES: Readonly<Record<string, HandshakeOutcome>> = {
+  ERR_TOKEN_INVALID: 'token_invalid',
+  ERR_TOKEN_EXPIRED: 'token_expired',
+  ERR_TOKEN_ALGORITHM: 'token_algorithm',
+  ERR_JWKS_UNAVAILABLE: 'jwks_unavailable',
+};
+
+/** Why the machine closed a connection that never finished its handshake. */
+function handshakeFailure(event: MachineEvent, effects: readonly Effect[]): HandshakeOutcome {
+  const close = effects.find((effect): effect is Extract<Effect, { type: 'close' }> => effect.type === 'close');
+  switch (close?.code) {
+    case CloseCodes.authTimeout.code:
+      return 'auth_timeout';
+    case CloseCodes.authFailed.code:
+      // Refused after a verified token only when it expired on arrival.
+      return event.type === 'auth-succeeded' ? 'token_expired' : 'unsupported_auth';
+    case CloseCodes.encryptionRequired.code:
+      return 'encryption_required';
+    case CloseCodes.rateLimited.code:
+      return 'rate_limited';
+    default:
+      return 'abandoned';
   }
 }
 

@@ -3,6 +3,7 @@ import { serializeFrame } from '../domain/protocol.ts';
 import type { LiveConnection, LocalConnections } from './local-connections.ts';
 import type { Logger } from './ports/logger.port.ts';
 import type { MessageBus } from './ports/message-bus.port.ts';
+import { noopMetrics, type Metrics } from './ports/metrics.port.ts';
 
 export interface DeliveryReport {
   /** Connections on this instance the frame was handed to. */
@@ -26,6 +27,8 @@ export class Delivery {
     private readonly connections: LocalConnections,
     private readonly bus: MessageBus,
     private readonly logger: Logger,
+    /** Counted once per send, with the number of local connections reached. */
+    private readonly metrics: Metrics = noopMetrics,
   ) {}
 
   /** A local client is reached without a bus round trip; otherwise its owner delivers. */
@@ -33,6 +36,7 @@ export class Delivery {
     const connection = this.connections.get(clientId);
     if (connection !== undefined) {
       connection.deliver(serializeFrame(event, data));
+      this.metrics.delivered('client', 1);
       return { local: 1, published: false };
     }
     return { local: 0, published: await this.publish({ type: 'client', target: clientId, event, data }) };
@@ -40,21 +44,30 @@ export class Delivery {
 
   async toUser(userId: string, event: string, data: unknown): Promise<DeliveryReport> {
     const local = fanOut(this.connections.ofUser(userId), serializeFrame(event, data), undefined);
+    this.metrics.delivered('user', local);
     return { local, published: await this.publish({ type: 'user', target: userId, event, data }) };
   }
 
   async toRoom(room: string, event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
     const local = fanOut(this.connections.inRoom(room), serializeFrame(event, data), excludeSet(options.exclude));
+    this.metrics.delivered('room', local);
     return { local, published: await this.publish({ type: 'room', target: room, event, data, exclude: options.exclude }) };
   }
 
   async broadcast(event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
     const local = fanOut(this.connections.all(), serializeFrame(event, data), excludeSet(options.exclude));
+    this.metrics.delivered('broadcast', local);
     return { local, published: await this.publish({ type: 'broadcast', event, data, exclude: options.exclude }) };
   }
 
   /** Delivers a message that came from the bus to this instance's clients only. */
   receive(message: BusMessage): number {
+    const count = this.receiveLocally(message);
+    this.metrics.delivered(message.type, count);
+    return count;
+  }
+
+  private receiveLocally(message: BusMessage): number {
     const exclude = excludeSet(message.exclude);
     switch (message.type) {
       case 'client': {

@@ -7,6 +7,7 @@ import type { ActivityHandler, HandleResult, MessageMeta } from './ports/activit
 import type { Clock } from './ports/clock.port.ts';
 import type { Logger } from './ports/logger.port.ts';
 import type { MembershipDirectory } from './ports/membership-directory.port.ts';
+import { noopMetrics, type Metrics } from './ports/metrics.port.ts';
 import type { NotificationStore } from './ports/notification-store.port.ts';
 
 export interface IdGenerator {
@@ -35,6 +36,7 @@ export class NotificationPipeline implements ActivityHandler {
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly logger: Logger,
+    private readonly metrics: Metrics = noopMetrics,
   ) {}
 
   async handle(value: Buffer | null, meta: MessageMeta): Promise<HandleResult> {
@@ -75,6 +77,7 @@ export class NotificationPipeline implements ActivityHandler {
       const inserted = await this.store.insertMany(rows.slice(start, start + INSERT_CHUNK));
       // Pushed chunk by chunk: if a later chunk fails, the retry finds these
       // rows existing and pushes only what is new.
+      if (inserted.length > 0) this.metrics.notificationsCreated(inserted.length);
       for (const notification of inserted) await this.push(notification, meta);
       created.push(...inserted);
     }

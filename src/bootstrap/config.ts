@@ -15,6 +15,8 @@ export interface Config {
   nodeId: number;
   /** Where embedded mode keeps its database and dev-issuer key. */
   dataDir: string;
+  /** Serve `GET <basePath>/metrics` and count; off: the route answers 404 and nothing is counted. */
+  metricsEnabled: boolean;
   ws: {
     path: string;
     requireEncryption: boolean;
@@ -71,6 +73,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: oneOf('APP_ENV_LOG_LEVEL', read('APP_ENV_LOG_LEVEL') ?? 'info', LOG_LEVELS),
     nodeId: integer('APP_ENV_NODE_ID', read('APP_ENV_NODE_ID'), 9, 0, 1023),
     dataDir: read('APP_ENV_DATA_DIR') ?? '.data',
+    metricsEnabled: boolean('APP_ENV_METRICS_ENABLED', read('APP_ENV_METRICS_ENABLED'), true),
     ws: {
       path: path('APP_ENV_WEBSOCKET_PATH', read('APP_ENV_WEBSOCKET_PATH') ?? '/stream'),
       requireEncryption: boolean('APP_ENV_WEBSOCKET_REQUIRE_ENCRYPTION', read('APP_ENV_WEBSOCKET_REQUIRE_ENCRYPTION'), true),

@@ -57,6 +57,7 @@ function printBanner(config: Config, port: number, devIssuer: boolean): void {
     lines.push(
       '  Tokens      embedded dev issuer (no APP_ENV_JWKS_URL): dev routes are enabled',
       `  JWKS        ${base}/dev/jwks.json`,
+      `  Playground  ${base}/playground`,
       '  Get a token npm run token -- --user u1 [--role ADMIN]',
     );
   }

@@ -4,21 +4,27 @@ import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from 'srvx/node';
 import { Access } from '../application/access.ts';
 import { ConnectionSession, type MessageHook, type SessionSettings } from '../application/connection-session.ts';
-import type { Delivery } from '../application/delivery.ts';
+import { Delivery } from '../application/delivery.ts';
 import type { LocalConnections } from '../application/local-connections.ts';
 import { NotificationPipeline } from '../application/notification-pipeline.ts';
 import { isCloseable, isHealthReporter, type DependencyHealth } from '../application/ports/lifecycle.port.ts';
 import type { Logger } from '../application/ports/logger.port.ts';
 import type { MembershipDirectory } from '../application/ports/membership-directory.port.ts';
+import { noopMetrics, type Metrics } from '../application/ports/metrics.port.ts';
 import type { NotificationStore } from '../application/ports/notification-store.port.ts';
 import type { PermissionDirectory } from '../application/ports/permission-directory.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
 import { apiDocs } from '../adapters/http/api-docs.ts';
 import { clientRoutes } from '../adapters/http/client-routes.ts';
-import { createHttpApp } from '../adapters/http/http-app.ts';
+import { createHttpApp, inRequestScope, requestScopedLogger } from '../adapters/http/http-app.ts';
 import { notificationRoutes } from '../adapters/http/notification-routes.ts';
+import { playgroundRoutes } from '../adapters/http/playground/playground-routes.ts';
 import type { DevIssuer } from '../adapters/jwks/dev-issuer.ts';
 import { KafkaActivityConsumer } from '../adapters/kafka/kafka-activity-consumer.ts';
+import { KafkaLagProbe } from '../adapters/metrics/kafka-lag-probe.ts';
+import { MeteredMessageBus } from '../adapters/metrics/metered-message-bus.ts';
+import { countConnections, PrometheusMetrics } from '../adapters/metrics/prometheus-metrics.ts';
+import { UNMATCHED_ROUTE } from '../adapters/metrics/route-label.ts';
 import { SystemClock } from '../adapters/system/system-clock.ts';
 import { WsGateway } from '../adapters/ws/ws-gateway.ts';
 import { DEFAULT_MACHINE_SETTINGS } from '../domain/connection-machine.ts';
@@ -65,6 +71,8 @@ export interface Running {
   readonly pipeline: NotificationPipeline;
   readonly store: NotificationStore;
   readonly devIssuer?: DevIssuer;
+  /** Absent when APP_ENV_METRICS_ENABLED is false. */
+  readonly metrics?: PrometheusMetrics;
   stop(): Promise<void>;
 }
 
@@ -79,9 +87,13 @@ const MAX_BODY_BYTES = 1024 * 1024;
  */
 export async function start(config: Config, overrides: StartOverrides = {}): Promise<Running> {
   const instanceId = randomUUID();
-  const logger = overrides.logger ?? createLogger(config.logLevel, instanceId);
+  const logger = requestScopedLogger(overrides.logger ?? createLogger(config.logLevel, instanceId));
   const clock = new SystemClock();
+  const prometheus = config.metricsEnabled ? new PrometheusMetrics() : undefined;
+  const metrics: Metrics = prometheus ?? noopMetrics;
   const { bus, presence, control } = createCluster(config, instanceId, logger, overrides.hubs ?? embeddedHubs());
+  // What the application publishes and receives goes through the counted bus; health and close stay with `bus`.
+  const meteredBus = prometheus === undefined ? bus : new MeteredMessageBus(bus, prometheus);
   const { verifier, devIssuer } = overrides.verifier === undefined ? await createVerifier(config) : { verifier: overrides.verifier };
   const persistence: Persistence =
     overrides.persistence === 'memory' ? memoryPersistence() : await openPersistence(config, logger);
@@ -89,21 +101,27 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const membership = overrides.membership ?? persistence.membership;
   const permissions = overrides.permissions ?? persistence.permissions;
 
-  const container = buildContainer({ config, instanceId, logger, clock, bus, verifier, membership });
+  const container = buildContainer({ config, instanceId, logger, clock, bus: meteredBus, verifier, membership });
   const connections = container.get<LocalConnections>(Tokens.LocalConnections);
+  // Delivery counts what it hands to connections, so it is bound with the metrics chosen above.
+  container.rebind<Delivery>(Tokens.Delivery).toConstantValue(new Delivery(connections, meteredBus, logger, metrics));
   const delivery = container.get<Delivery>(Tokens.Delivery);
-  const pipeline = new NotificationPipeline(store, membership, delivery, new SnowflakeGenerator(config.nodeId), clock, logger);
+  const pipeline = new NotificationPipeline(store, membership, delivery, new SnowflakeGenerator(config.nodeId), clock, logger, metrics);
   const access = new Access(verifier, permissions, config.basicAuthUsers, clock);
   const directory = new ClientDirectory(presence, control, connections, instanceId, clock, logger);
   connections.observe(directory);
 
-  await bus.subscribe((message) => delivery.receive(message));
+  await meteredBus.subscribe((message) => delivery.receive(message));
   await directory.start(Math.floor(config.ws.presenceTtlMs / 3));
 
   const consumer =
     config.kafka === undefined
       ? undefined
       : new KafkaActivityConsumer({ ...config.kafka, handler: pipeline, logger });
+  const lagProbe =
+    config.kafka === undefined || prometheus === undefined
+      ? undefined
+      : new KafkaLagProbe({ ...config.kafka, dlqTopic: `${config.kafka.topic}.dlq`, logger });
 
   const readiness = (): DependencyHealth[] => [
     ...[bus, presence, control].flatMap((adapter) => (isHealthReporter(adapter) ? [adapter.health()] : [])),
@@ -117,10 +135,13 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     readiness,
     connections: () => connections.size,
     instances: () => directory.instances(),
+    metrics,
+    exposition: prometheus,
     plugins: [
       clientRoutes({ access, delivery, directory }),
       notificationRoutes({ access, store, clock }),
       apiDocs({ basePath: config.basePath, version: packageVersion(), wsPath: config.ws.path }),
+      playgroundRoutes({ basePath: config.basePath, wsPath: config.ws.path, ecdhInfo: config.ws.ecdhInfo, devRoutes: devIssuer !== undefined, logger }),
     ],
     dev:
       devIssuer === undefined
@@ -135,9 +156,12 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const server = createServer((request, response) => {
     // Refused before any byte of the body is read or parsed.
     const length = Number(request.headers['content-length'] ?? 0);
-    if (length > MAX_BODY_BYTES) return refuseTooLarge(request.headers['x-request-id'], response);
+    if (length > MAX_BODY_BYTES) {
+      metrics.httpRequest(UNMATCHED_ROUTE, request.method ?? 'GET', 413, 0);
+      return refuseTooLarge(request.headers['x-request-id'], response);
+    }
     // srvx types the request for HTTP/2 as well; a node:http request is what it handles here.
-    void handler(request as never, response as never);
+    inRequestScope(() => void handler(request as never, response as never));
   });
 
   const settings: SessionSettings = {
@@ -148,7 +172,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     maxRoomsPerFrame: 50,
     maxBufferedBytes: config.ws.maxBufferedBytes,
   };
-  const sessionDeps = { connections, verifier, membership, clock, logger, settings, onMessage: overrides.onMessage };
+  const sessionDeps = { connections, verifier, membership, clock, logger, settings, onMessage: overrides.onMessage, metrics };
   const gateway = new WsGateway(
     {
       path: config.ws.path,
@@ -159,8 +183,15 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     },
     (clientId, transport) => new ConnectionSession(clientId, transport, sessionDeps),
     logger,
+    metrics,
   );
   gateway.attach(server);
+  if (prometheus !== undefined) {
+    prometheus.watchConnections(() => countConnections(connections.all(), gateway.openSockets));
+    prometheus.watchReadiness(readiness);
+    if (consumer !== undefined && config.kafka !== undefined) prometheus.watchKafka(config.kafka.topic, () => consumer.stats());
+    if (lagProbe !== undefined) prometheus.watchKafkaLag(() => lagProbe.snapshot());
+  }
 
   await new Promise<void>((resolveListen, rejectListen) => {
     server.once('error', rejectListen);
@@ -172,6 +203,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, host: config.host, path: config.ws.path, basePath: config.basePath, devIssuer: devIssuer !== undefined }, 'listening');
   await consumer?.start();
+  lagProbe?.start();
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -179,6 +211,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
       logger.info({}, 'shutting down');
       // Stop taking work first: no new events, no new clients.
       await consumer?.close();
+      await lagProbe?.close();
       await gateway.close();
       directory.stop();
       server.closeAllConnections();
@@ -190,7 +223,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     return stopping;
   };
 
-  return { instanceId, port, server, delivery, connections, directory, pipeline, store, devIssuer, stop };
+  return { instanceId, port, server, delivery, connections, directory, pipeline, store, devIssuer, metrics: prometheus, stop };
 }
 
 function refuseTooLarge(requestId: string | string[] | undefined, response: ServerResponse): void {

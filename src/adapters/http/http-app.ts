@@ -1,9 +1,13 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import { Elysia, t } from 'elysia';
+import { performance } from 'node:perf_hooks';
+import { Elysia, StatusMap, t } from 'elysia';
 import { node } from '@elysiajs/node';
 import type { DependencyHealth } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
+import { noopMetrics, type Metrics } from '../../application/ports/metrics.port.ts';
 import { SignalError } from '../../domain/errors.ts';
+import { routeLabel } from '../metrics/route-label.ts';
 
 export interface DevRoutes {
   jwks(): unknown;
@@ -26,11 +30,60 @@ export interface HttpAppDeps {
   dev?: DevRoutes;
   /** Feature route groups, mounted under the base path after the shared hooks. */
   plugins?: AnyElysia[];
+  /** Counts every request by route template and status. */
+  metrics?: Metrics;
+  /** Present when `GET /metrics` is served; absent, that route answers 404. */
+  exposition?: MetricsExposition;
+}
+
+/** The scrape output: Prometheus text format. */
+export interface MetricsExposition {
+  readonly contentType: string;
+  render(): Promise<string>;
 }
 
 type AnyElysia = Elysia<any, any, any, any, any, any, any>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+interface RequestScope {
+  requestId?: string;
+}
+
+const requestScope = new AsyncLocalStorage<RequestScope>();
+
+/**
+ * Runs the handling of one HTTP request in a scope of its own, in which
+ * the app records the request id once chosen; every line a
+ * requestScopedLogger writes from that work (route handlers, the use cases
+ * they call, the error hook) then carries `requestId`.
+ */
+export function inRequestScope<T>(handle: () => T): T {
+  return requestScope.run({}, handle);
+}
+
+/** Adds the id of the request being handled, if any, to every line. */
+export function requestScopedLogger(logger: Logger): Logger {
+  return {
+    debug: (fields, message) => logger.debug(withRequestId(fields), message),
+    info: (fields, message) => logger.info(withRequestId(fields), message),
+    warn: (fields, message) => logger.warn(withRequestId(fields), message),
+    error: (fields, message) => logger.error(withRequestId(fields), message),
+    child: (bindings) => requestScopedLogger(logger.child(bindings)),
+  };
+}
+
+function withRequestId(fields: Record<string, unknown>): Record<string, unknown> {
+  const requestId = requestScope.getStore()?.requestId;
+  return requestId === undefined || fields.requestId !== undefined ? fields : { requestId, ...fields };
+}
+
+/** Status of a finished response: a returned Response's own, else what was set (code or reason phrase). */
+function responseStatus(set: number | string | undefined, returned: unknown): number {
+  if (returned instanceof Response) return returned.status;
+  if (typeof set === 'number') return set;
+  return set === undefined ? 200 : ((StatusMap as Record<string, number>)[set] ?? 200);
+}
 
 /** Maps a failure to the HTTP status and the `{code, message}` body; never a stack. */
 export function errorResponse(code: unknown, error: unknown): { status: number; body: { code: string; message: string } } {
@@ -83,10 +136,24 @@ const STATUS_BY_CODE: Record<string, number> = {
  * WebSocket upgrades.
  */
 export function createHttpApp(deps: HttpAppDeps) {
+  const metrics = deps.metrics ?? noopMetrics;
+  const startedAt = new WeakMap<Request, number>();
   const app = new Elysia({ adapter: node(), prefix: deps.basePath, normalize: false })
     .onRequest(({ request, set }) => {
+      startedAt.set(request, performance.now());
       const given = request.headers.get('x-request-id');
-      set.headers['x-request-id'] = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
+      const requestId = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
+      set.headers['x-request-id'] = requestId;
+      const scope = requestScope.getStore();
+      if (scope !== undefined) scope.requestId = requestId;
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
+      const began = startedAt.get(request);
+      const durationMs = began === undefined ? 0 : performance.now() - began;
+      metrics.httpRequest(routeLabel(route, deps.basePath), request.method, responseStatus(set.status, responseValue), durationMs);
+      // Work the request left running is no longer "while handling" it.
+      const scope = requestScope.getStore();
+      if (scope !== undefined) scope.requestId = undefined;
     })
     .onError({ as: 'global' }, ({ code, error, set, request }) => {
       const { status, body } = errorResponse(code, error);
@@ -122,6 +189,16 @@ export function createHttpApp(deps: HttpAppDeps) {
       }),
       { detail: { summary: 'This instance and the number of live instances', tags: ['websocket'] } },
     );
+
+  if (deps.exposition !== undefined) {
+    const exposition = deps.exposition;
+    app.get(
+      '/metrics',
+      // A Response, because a returned string would be labelled plain text.
+      async () => new Response(await exposition.render(), { headers: { 'content-type': exposition.contentType } }),
+      { detail: { summary: 'Prometheus metrics (text exposition format)', tags: ['health'] } },
+    );
+  }
 
   for (const plugin of deps.plugins ?? []) app.use(plugin);
 

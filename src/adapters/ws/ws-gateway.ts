@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Transport } from '../../application/connection-session.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
+import { noopMetrics, type Metrics } from '../../application/ports/metrics.port.ts';
 import { CloseCodes } from '../../domain/protocol.ts';
 
 /** What the gateway needs from a session; the application's ConnectionSession fits. */
@@ -60,6 +61,7 @@ export class WsGateway {
     private readonly options: GatewayOptions,
     private readonly createSession: SessionFactory,
     private readonly logger: Logger,
+    private readonly metrics: Metrics = noopMetrics,
   ) {
     this.wss = new WebSocketServer({
       noServer: true,
@@ -86,16 +88,21 @@ export class WsGateway {
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
     if (path !== this.options.path) return reject(socket, 404, 'Not Found');
-    if (!this.accepting) return reject(socket, 503, 'Service Unavailable');
+    if (!this.accepting) {
+      this.metrics.upgradeRefused('shutting_down');
+      return reject(socket, 503, 'Service Unavailable');
+    }
     const origin = request.headers.origin;
     const allowed = this.options.allowedOrigins;
     if (allowed !== undefined && (origin === undefined || !allowed.includes(origin))) {
       this.logger.warn({ origin }, 'upgrade refused: origin not allowed');
+      this.metrics.upgradeRefused('origin');
       return reject(socket, 403, 'Forbidden');
     }
     const cap = this.options.maxConnections;
     if (cap !== undefined && this.sockets.size >= cap) {
       this.logger.warn({ connections: this.sockets.size }, 'upgrade refused: connection cap reached');
+      this.metrics.upgradeRefused('capacity');
       return reject(socket, 503, 'Service Unavailable');
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.onSocket(ws as EdgeSocket));
@@ -103,6 +110,7 @@ export class WsGateway {
 
   private onSocket(ws: EdgeSocket): void {
     this.sockets.add(ws);
+    this.metrics.connectionOpened();
     const session = this.createSession(randomUUID(), ws);
     ws.session = session;
     ws.on('message', onMessage);
