@@ -90,7 +90,8 @@ export class NotificationPipeline implements ActivityHandler {
 
   private async push(notification: Notification, meta: MessageMeta | undefined): Promise<void> {
     const report = await this.delivery.toUser(notification.recipientId, NOTIFICATION_CREATED_EVENT, toView(notification));
-    this.logger.debug(
+    // Operators trace a missing notification by recipient: one line per push.
+    this.logger.info(
       { topic: meta?.topic, recipientId: notification.recipientId, local: report.local, published: report.published },
       'notification pushed',
     );

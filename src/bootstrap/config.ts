@@ -49,6 +49,10 @@ export interface Config {
     topic: string;
     ssl: boolean;
     sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    sessionTimeoutMs: number;
+    heartbeatIntervalMs: number;
+    maxWaitTimeMs: number;
+    retry: { initialDelayMs: number; maxDelayMs: number };
   };
 }
 
@@ -71,7 +75,7 @@ export function loadConfig(env: Env = process.env): Config {
     host: read('HOST') ?? '0.0.0.0',
     basePath: path('APP_ENV_BASE_PATH', read('APP_ENV_BASE_PATH') ?? '/v1/api/signal'),
     logLevel: oneOf('APP_ENV_LOG_LEVEL', read('APP_ENV_LOG_LEVEL') ?? 'info', LOG_LEVELS),
-    nodeId: integer('APP_ENV_NODE_ID', read('APP_ENV_NODE_ID'), 9, 0, 1023),
+    nodeId: nodeId(env.APP_ENV_NODE_ID),
     dataDir: read('APP_ENV_DATA_DIR') ?? '.data',
     metricsEnabled: boolean('APP_ENV_METRICS_ENABLED', read('APP_ENV_METRICS_ENABLED'), true),
     ws: {
@@ -123,7 +127,17 @@ export function loadConfig(env: Env = process.env): Config {
       groupId: read('APP_ENV_KAFKA_GROUP_ID') ?? 'signal',
       topic: read('APP_ENV_KAFKA_TOPIC') ?? 'signal.activity-notification',
       ssl: boolean('APP_ENV_KAFKA_SSL', read('APP_ENV_KAFKA_SSL'), false),
+      sessionTimeoutMs: integer('APP_ENV_KAFKA_SESSION_TIMEOUT_MS', read('APP_ENV_KAFKA_SESSION_TIMEOUT_MS'), 30_000, 3_000, 300_000),
+      heartbeatIntervalMs: integer('APP_ENV_KAFKA_HEARTBEAT_INTERVAL_MS', read('APP_ENV_KAFKA_HEARTBEAT_INTERVAL_MS'), 3_000, 100, 60_000),
+      maxWaitTimeMs: integer('APP_ENV_KAFKA_MAX_WAIT_MS', read('APP_ENV_KAFKA_MAX_WAIT_MS'), 5_000, 10, 60_000),
+      retry: {
+        initialDelayMs: integer('APP_ENV_KAFKA_RETRY_INITIAL_DELAY_MS', read('APP_ENV_KAFKA_RETRY_INITIAL_DELAY_MS'), 200, 10, 60_000),
+        maxDelayMs: integer('APP_ENV_KAFKA_RETRY_MAX_DELAY_MS', read('APP_ENV_KAFKA_RETRY_MAX_DELAY_MS'), 10_000, 10, 600_000),
+      },
     };
+    if (config.kafka.heartbeatIntervalMs >= config.kafka.sessionTimeoutMs) {
+      throw new ConfigError('APP_ENV_KAFKA_HEARTBEAT_INTERVAL_MS', 'must be shorter than APP_ENV_KAFKA_SESSION_TIMEOUT_MS');
+    }
     if (mechanism !== undefined) {
       config.kafka.sasl = {
         mechanism: oneOf('APP_ENV_KAFKA_SASL_MECHANISM', mechanism.toLowerCase(), ['plain', 'scram-sha-256', 'scram-sha-512'] as const),
@@ -133,6 +147,16 @@ export function loadConfig(env: Env = process.env): Config {
     }
   }
   return config;
+}
+
+/**
+ * The snowflake worker id must differ between running processes. Set but
+ * empty usually means a deployment template failed to fill it in, which would
+ * silently give every replica the default: refused.
+ */
+function nodeId(raw: string | undefined): number {
+  if (raw !== undefined && raw.trim() === '') throw new ConfigError('APP_ENV_NODE_ID', 'is set but empty');
+  return integer('APP_ENV_NODE_ID', raw?.trim(), 9, 0, 1023);
 }
 
 function list(value: string | undefined): string[] {

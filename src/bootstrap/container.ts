@@ -5,6 +5,7 @@ import type { Clock } from '../application/ports/clock.port.ts';
 import type { Logger } from '../application/ports/logger.port.ts';
 import type { MembershipDirectory } from '../application/ports/membership-directory.port.ts';
 import type { MessageBus } from '../application/ports/message-bus.port.ts';
+import type { Metrics } from '../application/ports/metrics.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
 import type { Config } from './config.ts';
 
@@ -17,6 +18,7 @@ export const Tokens = {
   MessageBus: Symbol('MessageBus'),
   TokenVerifier: Symbol('TokenVerifier'),
   MembershipDirectory: Symbol('MembershipDirectory'),
+  Metrics: Symbol('Metrics'),
   LocalConnections: Symbol('LocalConnections'),
   Delivery: Symbol('Delivery'),
 } as const;
@@ -30,6 +32,7 @@ export interface Adapters {
   bus: MessageBus;
   verifier: TokenVerifier;
   membership: MembershipDirectory;
+  metrics: Metrics;
 }
 
 /**
@@ -45,9 +48,13 @@ export function buildContainer(adapters: Adapters): Container {
   container.bind<MessageBus>(Tokens.MessageBus).toConstantValue(adapters.bus);
   container.bind<TokenVerifier>(Tokens.TokenVerifier).toConstantValue(adapters.verifier);
   container.bind<MembershipDirectory>(Tokens.MembershipDirectory).toConstantValue(adapters.membership);
+  container.bind<Metrics>(Tokens.Metrics).toConstantValue(adapters.metrics);
   container.bind<LocalConnections>(Tokens.LocalConnections).toConstantValue(new LocalConnections());
   container
     .bind<Delivery>(Tokens.Delivery)
-    .toDynamicValue((context) => new Delivery(context.get(Tokens.LocalConnections), context.get(Tokens.MessageBus), context.get(Tokens.Logger)));
+    .toDynamicValue(
+      (context) =>
+        new Delivery(context.get(Tokens.LocalConnections), context.get(Tokens.MessageBus), context.get(Tokens.Logger), context.get(Tokens.Metrics)),
+    );
   return container;
 }

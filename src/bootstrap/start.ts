@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from 'srvx/node';
 import { Access } from '../application/access.ts';
 import { ConnectionSession, type MessageHook, type SessionSettings } from '../application/connection-session.ts';
-import { Delivery } from '../application/delivery.ts';
+import type { Delivery } from '../application/delivery.ts';
 import type { LocalConnections } from '../application/local-connections.ts';
 import { NotificationPipeline } from '../application/notification-pipeline.ts';
 import { isCloseable, isHealthReporter, type DependencyHealth } from '../application/ports/lifecycle.port.ts';
@@ -101,10 +101,8 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   const membership = overrides.membership ?? persistence.membership;
   const permissions = overrides.permissions ?? persistence.permissions;
 
-  const container = buildContainer({ config, instanceId, logger, clock, bus: meteredBus, verifier, membership });
+  const container = buildContainer({ config, instanceId, logger, clock, bus: meteredBus, verifier, membership, metrics });
   const connections = container.get<LocalConnections>(Tokens.LocalConnections);
-  // Delivery counts what it hands to connections, so it is bound with the metrics chosen above.
-  container.rebind<Delivery>(Tokens.Delivery).toConstantValue(new Delivery(connections, meteredBus, logger, metrics));
   const delivery = container.get<Delivery>(Tokens.Delivery);
   const pipeline = new NotificationPipeline(store, membership, delivery, new SnowflakeGenerator(config.nodeId), clock, logger, metrics);
   const access = new Access(verifier, permissions, config.basicAuthUsers, clock);

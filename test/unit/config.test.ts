@@ -55,6 +55,7 @@ describe('configuration', () => {
     expect(config.ws.maxConnections).toBe(50_000);
     expect(config.kafka).toMatchObject({ brokers: ['k1:9092', 'k2:9092'], topic: 'signal.activity-notification', groupId: 'signal' });
     expect(config.kafka?.sasl?.mechanism).toBe('scram-sha-512');
+    expect(config.kafka).toMatchObject({ sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, maxWaitTimeMs: 5_000, retry: { initialDelayMs: 200, maxDelayMs: 10_000 } });
   });
 
   it.each([
@@ -76,6 +77,10 @@ describe('configuration', () => {
     [{ APP_ENV_KAFKA_BROKERS: 'k1:9092', APP_ENV_KAFKA_SASL_MECHANISM: 'gssapi' }, 'APP_ENV_KAFKA_SASL_MECHANISM'],
     [{ APP_ENV_WEBSOCKET_ROOM_ALLOW: 'ok,(' }, 'APP_ENV_WEBSOCKET_ROOM_ALLOW'],
     [{ APP_ENV_BASIC_AUTH_USERS: 'svc:plaintext-password' }, 'APP_ENV_BASIC_AUTH_USERS'],
+    [{ APP_ENV_NODE_ID: '' }, 'APP_ENV_NODE_ID'],
+    [{ APP_ENV_WEBSOCKET_PRESENCE_TTL_SECONDS: '1' }, 'APP_ENV_WEBSOCKET_PRESENCE_TTL_SECONDS'],
+    [{ APP_ENV_KAFKA_BROKERS: 'k1:9092', APP_ENV_KAFKA_SESSION_TIMEOUT_MS: 'soon' }, 'APP_ENV_KAFKA_SESSION_TIMEOUT_MS'],
+    [{ APP_ENV_KAFKA_BROKERS: 'k1:9092', APP_ENV_KAFKA_SESSION_TIMEOUT_MS: '6000', APP_ENV_KAFKA_HEARTBEAT_INTERVAL_MS: '6000' }, 'APP_ENV_KAFKA_HEARTBEAT_INTERVAL_MS'],
   ])('refuses %o naming %s', (env, variable) => {
     const error = failure(env);
     expect(error.variable).toBe(variable);
