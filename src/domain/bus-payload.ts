@@ -40,14 +40,8 @@ export function serializeBusMessage(message: BusMessage): string {
  * string `exclude` ids.
  */
 export function parseBusMessage(text: string): BusMessage | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const record = value as Record<string, unknown>;
+  const record = parseJsonObject(text);
+  if (record === null) return null;
   if (typeof record.serverId !== 'string' || typeof record.event !== 'string') return null;
   if (typeof record.type !== 'string' || !TYPES.has(record.type)) return null;
   const type = record.type as BusMessageType;
@@ -62,6 +56,23 @@ export function parseBusMessage(text: string): BusMessage | null {
   if (typeof record.target === 'string') message.target = record.target;
   if (exclude !== undefined) message.exclude = exclude;
   return message;
+}
+
+/**
+ * The first step of parsing any payload that arrives over the bus's Redis
+ * (bus messages, control commands): the text must be a JSON object. Null
+ * for anything else (invalid JSON, an array, a primitive, null), so a
+ * receiver drops it instead of throwing.
+ */
+export function parseJsonObject(text: string): Record<string, unknown> | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
+  return value as Record<string, unknown>;
 }
 
 /** The channel a message is published on, before any isolation prefix. */

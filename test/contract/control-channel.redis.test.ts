@@ -1,53 +1,28 @@
-import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisControlChannel } from '../../src/adapters/redis/redis-control-channel.ts';
-import { RedisMessageBus, escapeGlob } from '../../src/adapters/redis/redis-message-bus.ts';
 import type { ControlCommand } from '../../src/application/ports/control-channel.port.ts';
-import type { Closeable } from '../../src/application/ports/lifecycle.port.ts';
+import { redisBusHarness } from '../fixtures/bus-harnesses.ts';
 import { REDIS_URL, uniquePrefix } from '../fixtures/env.ts';
 import { PrivateRedis } from '../fixtures/private-redis.ts';
 import { settle, waitFor } from '../fixtures/wait-for.ts';
 import type { ControlChannelHarness } from './control-channel.contract.ts';
 import { controlChannelContract } from './control-channel.contract.ts';
-import type { RawFrame } from './message-bus.contract.ts';
 
-/** A harness on the shared Redis, isolated from every other suite by its channel prefix. */
+/** The bus harness on the shared Redis, with control channels on the same prefix. */
 async function redisHarness(prefix = uniquePrefix('control')): Promise<ControlChannelHarness> {
-  const owned: Closeable[] = [];
-  const clients: Redis[] = [];
-  const raw = new Redis(REDIS_URL, { lazyConnect: true });
-  clients.push(raw);
-  await raw.connect();
+  const bus = await redisBusHarness(prefix);
+  const channels: RedisControlChannel[] = [];
   return {
+    ...bus,
     async makeChannel() {
       const channel = new RedisControlChannel({ url: REDIS_URL, channelPrefix: prefix });
-      owned.push(channel);
+      channels.push(channel);
       await waitFor(() => channel.health().ready, 5_000, 'control publisher ready');
       return channel;
     },
-    async makeBus(serverId) {
-      const bus = new RedisMessageBus({ url: REDIS_URL, channelPrefix: prefix, serverId });
-      owned.push(bus);
-      await waitFor(() => bus.health().ready, 5_000, `${serverId} publisher ready`);
-      return bus;
-    },
-    async publishRaw(channel, text) {
-      await raw.publish(prefix + channel, text);
-    },
-    async tap() {
-      const frames: RawFrame[] = [];
-      const tap = new Redis(REDIS_URL, { lazyConnect: true });
-      clients.push(tap);
-      await tap.connect();
-      tap.on('pmessage', (_pattern: string, channel: string, text: string) => {
-        frames.push({ channel: channel.slice(prefix.length), text });
-      });
-      await tap.psubscribe(`${escapeGlob(prefix)}*`);
-      return { frames };
-    },
     async cleanup() {
-      await Promise.all(owned.map((item) => item.close()));
-      await Promise.all(clients.map((client) => client.quit()));
+      await Promise.all(channels.map((channel) => channel.close()));
+      await bus.cleanup();
     },
   };
 }

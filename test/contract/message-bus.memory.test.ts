@@ -1,34 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryBusHub, InMemoryMessageBus } from '../../src/adapters/memory/in-memory-message-bus.ts';
-import type { RawFrame } from './message-bus.contract.ts';
-import { messageBusContract } from './message-bus.contract.ts';
+import { InMemoryBusHub } from '../../src/adapters/memory/in-memory-message-bus.ts';
+import { memoryBusHarness } from '../fixtures/bus-harnesses.ts';
 import { settle, waitFor } from '../fixtures/wait-for.ts';
+import { messageBusContract } from './message-bus.contract.ts';
 
-messageBusContract('InMemoryMessageBus', async () => {
-  // One hub per harness is one isolated cluster.
-  const hub = new InMemoryBusHub();
-  const buses: InMemoryMessageBus[] = [];
-  const untaps: Array<() => void> = [];
-  return {
-    async makeBus(serverId) {
-      const bus = new InMemoryMessageBus(hub, { serverId });
-      buses.push(bus);
-      return bus;
-    },
-    async publishRaw(channel, text) {
-      hub.publishRaw(channel, text);
-    },
-    async tap() {
-      const frames: RawFrame[] = [];
-      untaps.push(hub.tap((channel, text) => frames.push({ channel, text })));
-      return { frames };
-    },
-    async cleanup() {
-      for (const untap of untaps) untap();
-      await Promise.all(buses.map((bus) => bus.close()));
-    },
-  };
-});
+// One hub per harness is one isolated cluster.
+messageBusContract('InMemoryMessageBus', async () => memoryBusHarness());
 
 describe('InMemoryBusHub', () => {
   it('delivers after the publishing call returns, never inside it', async () => {

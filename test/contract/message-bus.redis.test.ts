@@ -1,50 +1,13 @@
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisMessageBus, escapeGlob } from '../../src/adapters/redis/redis-message-bus.ts';
+import { RedisMessageBus } from '../../src/adapters/redis/redis-message-bus.ts';
 import type { BusMessage } from '../../src/application/ports/message-bus.port.ts';
+import { redisBusHarness } from '../fixtures/bus-harnesses.ts';
 import { REDIS_URL, uniquePrefix } from '../fixtures/env.ts';
 import { settle, waitFor } from '../fixtures/wait-for.ts';
-import type { MessageBusHarness, RawFrame } from './message-bus.contract.ts';
+import type { MessageBusHarness } from './message-bus.contract.ts';
 import { CAPTURED, messageBusContract } from './message-bus.contract.ts';
 
-/** A harness on the shared Redis, isolated from every other suite by its channel prefix. */
-async function redisHarness(prefix = uniquePrefix('bus')): Promise<MessageBusHarness & { prefix: string }> {
-  const buses: RedisMessageBus[] = [];
-  const clients: Redis[] = [];
-  const raw = new Redis(REDIS_URL, { lazyConnect: true });
-  clients.push(raw);
-  await raw.connect();
-  return {
-    prefix,
-    async makeBus(serverId) {
-      const bus = new RedisMessageBus({ url: REDIS_URL, channelPrefix: prefix, serverId });
-      buses.push(bus);
-      await waitFor(() => bus.health().ready, 5_000, `${serverId} publisher ready`);
-      return bus;
-    },
-    async publishRaw(channel, text) {
-      await raw.publish(prefix + channel, text);
-    },
-    async tap() {
-      const frames: RawFrame[] = [];
-      const tap = new Redis(REDIS_URL, { lazyConnect: true });
-      clients.push(tap);
-      await tap.connect();
-      tap.on('pmessage', (_pattern: string, channel: string, text: string) => {
-        frames.push({ channel: channel.slice(prefix.length), text });
-      });
-      // Resolves once Redis acknowledged the pattern.
-      await tap.psubscribe(`${escapeGlob(prefix)}*`);
-      return { frames };
-    },
-    async cleanup() {
-      await Promise.all(buses.map((bus) => bus.close()));
-      await Promise.all(clients.map((client) => client.quit()));
-    },
-  };
-}
-
-messageBusContract('RedisMessageBus', () => redisHarness());
+messageBusContract('RedisMessageBus', () => redisBusHarness());
 
 describe('RedisMessageBus on a shared Redis', () => {
   const cleanups: Array<() => Promise<void>> = [];
@@ -53,7 +16,7 @@ describe('RedisMessageBus on a shared Redis', () => {
   });
 
   async function harness(prefix?: string): Promise<MessageBusHarness> {
-    const made = await redisHarness(prefix);
+    const made = await redisBusHarness(prefix);
     cleanups.push(() => made.cleanup());
     return made;
   }

@@ -1,69 +1,33 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OfflineChromium, chromiumAvailable } from '../fixtures/browser.ts';
 import { startTestServer, type TestServer } from '../fixtures/test-server.ts';
 
 /**
  * The documentation UI in a real headless browser, with every request off
  * the loopback address refused: it must render from this process alone.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const HAVE_CHROMIUM = chromiumAvailable('api-docs');
 const SCREENSHOT = resolve(import.meta.dirname, '../../test-results/api-docs.png');
-
-if (!HAVE_CHROMIUM) {
-  console.warn(`api-docs browser suite skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
-}
 
 describe.skipIf(!HAVE_CHROMIUM)('the documentation UI in headless Chromium, offline', () => {
   let server: TestServer;
-  let context: BrowserContext;
-  let profile: string;
-  const refused: string[] = [];
-  const failed: string[] = [];
+  let browser: OfflineChromium;
 
   beforeAll(async () => {
     server = await startTestServer();
-    profile = mkdtempSync(join(tmpdir(), 'signal-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-      ],
-    });
-    await context.route('**/*', async (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1') return route.continue();
-      refused.push(url.href);
-      return route.abort('internetdisconnected');
-    });
+    browser = await OfflineChromium.launch();
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     await server?.running.stop();
   });
 
   async function open(path: string): Promise<{ page: Page; errors: string[] }> {
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (error) => errors.push(error.message));
-    page.on('requestfailed', (request) => failed.push(`${request.url()}: ${request.failure()?.errorText ?? ''}`));
+    const { page, errors } = await browser.newPage();
     const response = await page.goto(`${server.http}${path}`, { waitUntil: 'load' });
     expect(response?.status()).toBe(200);
     // The operation list is rendered once the document has been fetched and parsed.
@@ -112,7 +76,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the documentation UI in headless Chromium, offl
   });
 
   it('asked for nothing beyond the loopback server, and every request it made succeeded', () => {
-    expect(refused).toEqual([]);
-    expect(failed).toEqual([]);
+    expect(browser.refused).toEqual([]);
+    expect(browser.failed).toEqual([]);
   });
 });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignalEmitter } from '../../src/adapters/emitter/signal-emitter.ts';
+import { OfflineChromium, chromiumAvailable } from '../fixtures/browser.ts';
 import { REDIS_URL, uniquePrefix } from '../fixtures/env.ts';
 import { startTestServer, type TestServer } from '../fixtures/test-server.ts';
 
@@ -16,72 +16,36 @@ import { startTestServer, type TestServer } from '../fixtures/test-server.ts';
  * inbox live and reports close codes, at desktop and phone width, by mouse
  * and by keyboard, with every request off the loopback address refused.
  */
-const CHROMIUM = '/usr/bin/chromium';
-const HAVE_CHROMIUM = existsSync(CHROMIUM);
+const HAVE_CHROMIUM = chromiumAvailable('playground');
 const SCREENSHOT = resolve(import.meta.dirname, '../../test-results/playground.png');
 const PHONE_SCREENSHOT = resolve(import.meta.dirname, '../../test-results/playground-phone.png');
 const WAIT = 15_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-if (!HAVE_CHROMIUM) {
-  console.warn(`playground browser suite skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
-}
 
 describe.skipIf(!HAVE_CHROMIUM)('the playground in headless Chromium', () => {
   const prefix = uniquePrefix('playground');
   let server: TestServer;
   let redis: Redis;
   let emitter: SignalEmitter;
-  let context: BrowserContext;
-  let profile: string;
-  const refused: string[] = [];
-  const failed: string[] = [];
+  let browser: OfflineChromium;
 
   beforeAll(async () => {
     server = await startTestServer({ APP_ENV_WEBSOCKET_REDIS_URL: REDIS_URL, APP_ENV_WEBSOCKET_REDIS_CHANNEL_PREFIX: prefix });
     redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
     emitter = new SignalEmitter({ publisher: redis, channelPrefix: prefix });
-    profile = mkdtempSync(join(tmpdir(), 'signal-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-quic',
-        '--no-first-run',
-      ],
-    });
-    context.setDefaultTimeout(WAIT);
-    await context.route('**/*', async (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === '127.0.0.1') return route.continue();
-      refused.push(url.href);
-      return route.abort('internetdisconnected');
-    });
+    browser = await OfflineChromium.launch();
+    browser.context.setDefaultTimeout(WAIT);
   });
 
   afterAll(async () => {
-    await context?.close();
-    if (profile !== undefined) rmSync(profile, { recursive: true, force: true });
+    await browser?.close();
     redis?.disconnect();
     await server?.running.stop();
   });
 
   async function open(base: string, viewport = { width: 1280, height: 900 }): Promise<{ page: Page; errors: string[] }> {
-    const page = await context.newPage();
+    const { page, errors } = await browser.newPage();
     await page.setViewportSize(viewport);
-    const errors: string[] = [];
-    page.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    page.on('pageerror', (error) => errors.push(error.message));
-    page.on('requestfailed', (request) => failed.push(`${request.url()}: ${request.failure()?.errorText ?? ''}`));
     const response = await page.goto(`${base}/playground`, { waitUntil: 'load', timeout: WAIT });
     expect(response?.status()).toBe(200);
     // The script removes its loading notice once the configuration is in.
@@ -305,7 +269,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the playground in headless Chromium', () => {
   });
 
   it('asked for nothing beyond the loopback server, and every request it made succeeded', () => {
-    expect(refused).toEqual([]);
-    expect(failed).toEqual([]);
+    expect(browser.refused).toEqual([]);
+    expect(browser.failed).toEqual([]);
   });
 });

@@ -6,33 +6,13 @@ import { DLQ_HEADERS, KafkaActivityConsumer } from '../../src/adapters/kafka/kaf
 import type { KafkaActivityConsumerOptions } from '../../src/adapters/kafka/kafka-activity-consumer.ts';
 import type { ActivityHandler, HandleResult, MessageMeta } from '../../src/application/ports/activity-handler.port.ts';
 import type { DependencyHealth } from '../../src/application/ports/lifecycle.port.ts';
-import type { Logger } from '../../src/application/ports/logger.port.ts';
 import { SignalError } from '../../src/domain/errors.ts';
 import { KcatMockCluster } from '../fixtures/kcat-mock-cluster.ts';
+import type { LogLine } from '../fixtures/recording-logger.ts';
+import { recordingLogger } from '../fixtures/recording-logger.ts';
 import { settle, waitFor } from '../fixtures/wait-for.ts';
 
 const { Kafka, Partitioners, logLevel } = kafkajs;
-
-interface LogLine {
-  level: string;
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function recordingLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: string) =>
-    (fields: Record<string, unknown>, message: string): void => {
-      lines.push({ level, fields: { ...bindings, ...fields }, message });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
-  };
-}
 
 interface Delivery {
   value: string;

@@ -1,30 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisMessageBus } from '../../src/adapters/redis/redis-message-bus.ts';
-import type { Logger } from '../../src/application/ports/logger.port.ts';
 import type { BusMessage } from '../../src/application/ports/message-bus.port.ts';
 import { PrivateRedis } from '../fixtures/private-redis.ts';
+import type { LogLine } from '../fixtures/recording-logger.ts';
+import { recordingLogger } from '../fixtures/recording-logger.ts';
 import { settle, waitFor } from '../fixtures/wait-for.ts';
-
-interface LogLine {
-  level: string;
-  fields: Record<string, unknown>;
-  message: string;
-}
-
-function recordingLogger(lines: LogLine[], bindings: Record<string, unknown> = {}): Logger {
-  const at =
-    (level: string) =>
-    (fields: Record<string, unknown>, message: string): void => {
-      lines.push({ level, fields: { ...bindings, ...fields }, message });
-    };
-  return {
-    debug: at('debug'),
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
-  };
-}
 
 describe('RedisMessageBus across a Redis crash and restart', () => {
   let redis: PrivateRedis | undefined;

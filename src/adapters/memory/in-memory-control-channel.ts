@@ -1,17 +1,15 @@
 import type { ControlChannel, ControlCommand, ControlHandler } from '../../application/ports/control-channel.port.ts';
-import { controlChannelName, parseControlCommand, serializeControlCommand } from '../../application/ports/control-channel.port.ts';
+import { controlChannelName, serializeControlCommand } from '../../application/ports/control-channel.port.ts';
 import type { Closeable } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
 import { silentLogger } from '../../application/ports/logger.port.ts';
 import { SignalError } from '../../domain/errors.ts';
+import { ControlPayloadReceiver } from '../payload-receivers.ts';
 import type { InMemoryBusHub } from './in-memory-message-bus.ts';
 
 export interface InMemoryControlChannelOptions {
   logger?: Logger;
 }
-
-const INVALID_PAYLOAD_LOG_INTERVAL_MS = 10_000;
-const PAYLOAD_LOG_PREFIX_CHARS = 64;
 
 /**
  * The in-process twin of RedisControlChannel. It rides on the same
@@ -21,17 +19,14 @@ const PAYLOAD_LOG_PREFIX_CHARS = 64;
  */
 export class InMemoryControlChannel implements ControlChannel, Closeable {
   readonly #hub: InMemoryBusHub;
-  readonly #logger: Logger;
-  #instanceId: string | undefined;
+  readonly #receiver: ControlPayloadReceiver;
   #handler: ControlHandler | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
-  #droppedInvalid = 0;
-  #lastInvalidLogAt = Number.NEGATIVE_INFINITY;
 
   constructor(hub: InMemoryBusHub, options: InMemoryControlChannelOptions = {}) {
     this.#hub = hub;
-    this.#logger = options.logger ?? silentLogger;
+    this.#receiver = new ControlPayloadReceiver(options.logger ?? silentLogger);
   }
 
   async send(instanceId: string, command: ControlCommand): Promise<void> {
@@ -43,9 +38,11 @@ export class InMemoryControlChannel implements ControlChannel, Closeable {
     if (this.#closed) throw new SignalError('ERR_CONTROL_CLOSED', 'control channel is closed');
     if (this.#handler !== undefined) throw new SignalError('ERR_CONTROL_ALREADY_SUBSCRIBED', 'control channel already has a handler');
     const channel = controlChannelName(instanceId);
-    this.#instanceId = instanceId;
     this.#handler = handler;
-    this.#unsubscribe = this.#hub.subscribe([channel], [], this.#onRaw);
+    // The hub delivers nothing to a subscription once it is removed, so close() needs no check here.
+    this.#unsubscribe = this.#hub.subscribe([channel], [], (delivered, text) =>
+      this.#receiver.receive(delivered, text, handler, { instanceId }),
+    );
   }
 
   async close(): Promise<void> {
@@ -53,35 +50,5 @@ export class InMemoryControlChannel implements ControlChannel, Closeable {
     this.#closed = true;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-  }
-
-  readonly #onRaw = (channel: string, text: string): void => {
-    const handler = this.#handler;
-    if (handler === undefined || this.#closed) return;
-    const command = parseControlCommand(text);
-    if (command === null) {
-      this.#warnInvalid(channel, text);
-      return;
-    }
-    try {
-      handler(command);
-    } catch (error) {
-      this.#logger.error(
-        { instanceId: this.#instanceId, clientId: command.clientId, err: error instanceof Error ? error.message : String(error) },
-        'control handler threw',
-      );
-    }
-  };
-
-  #warnInvalid(channel: string, text: string): void {
-    this.#droppedInvalid += 1;
-    const now = Date.now();
-    if (now - this.#lastInvalidLogAt < INVALID_PAYLOAD_LOG_INTERVAL_MS) return;
-    this.#lastInvalidLogAt = now;
-    this.#logger.warn(
-      { instanceId: this.#instanceId, channel, dropped: this.#droppedInvalid, payloadPrefix: text.slice(0, PAYLOAD_LOG_PREFIX_CHARS) },
-      'dropped invalid control payload',
-    );
-    this.#droppedInvalid = 0;
   }
 }

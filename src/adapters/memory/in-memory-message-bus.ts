@@ -2,8 +2,9 @@ import type { Closeable } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
 import { silentLogger } from '../../application/ports/logger.port.ts';
 import type { BusHandler, BusMessage, MessageBus } from '../../application/ports/message-bus.port.ts';
-import { busChannel, parseBusMessage, serializeBusMessage } from '../../domain/bus-payload.ts';
+import { busChannel, serializeBusMessage } from '../../domain/bus-payload.ts';
 import { SignalError } from '../../domain/errors.ts';
+import { BusPayloadReceiver } from '../payload-receivers.ts';
 
 export type RawListener = (channel: string, text: string) => void;
 
@@ -138,9 +139,6 @@ export interface InMemoryMessageBusOptions {
   logger?: Logger;
 }
 
-const INVALID_PAYLOAD_LOG_INTERVAL_MS = 10_000;
-const PAYLOAD_LOG_PREFIX_CHARS = 64;
-
 /**
  * The in-process twin of RedisMessageBus: same channels, same payload bytes,
  * same drops, same at-most-once and per-publisher ordering guarantees. The
@@ -150,17 +148,15 @@ const PAYLOAD_LOG_PREFIX_CHARS = 64;
 export class InMemoryMessageBus implements MessageBus, Closeable {
   readonly serverId: string;
   readonly #hub: InMemoryBusHub;
-  readonly #logger: Logger;
+  readonly #receiver: BusPayloadReceiver;
   #handler: BusHandler | undefined;
   #unsubscribe: (() => void) | undefined;
   #closed = false;
-  #droppedInvalid = 0;
-  #lastInvalidLogAt = Number.NEGATIVE_INFINITY;
 
   constructor(hub: InMemoryBusHub, options: InMemoryMessageBusOptions) {
     this.#hub = hub;
     this.serverId = options.serverId;
-    this.#logger = options.logger ?? silentLogger;
+    this.#receiver = new BusPayloadReceiver(this.serverId, options.logger ?? silentLogger);
   }
 
   async publish(message: BusMessage): Promise<void> {
@@ -175,7 +171,10 @@ export class InMemoryMessageBus implements MessageBus, Closeable {
     if (this.#closed) throw new SignalError('ERR_BUS_CLOSED', 'message bus is closed');
     if (this.#handler !== undefined) throw new SignalError('ERR_BUS_ALREADY_SUBSCRIBED', 'message bus already has a handler');
     this.#handler = handler;
-    this.#unsubscribe = this.#hub.subscribe(['ws:broadcast'], ['ws:room:*', 'ws:client:*', 'ws:user:*'], this.#onRaw);
+    // The hub delivers nothing to a subscription once it is removed, so close() needs no check here.
+    this.#unsubscribe = this.#hub.subscribe(['ws:broadcast'], ['ws:room:*', 'ws:client:*', 'ws:user:*'], (channel, text) =>
+      this.#receiver.receive(channel, text, handler),
+    );
   }
 
   async close(): Promise<void> {
@@ -184,45 +183,4 @@ export class InMemoryMessageBus implements MessageBus, Closeable {
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
   }
-
-  readonly #onRaw = (channel: string, text: string): void => {
-    const handler = this.#handler;
-    if (handler === undefined || this.#closed) return;
-    // Routing uses the payload only; the channel is kept for the log line.
-    const message = parseBusMessage(text);
-    if (message === null) {
-      this.#warnInvalid(channel, text);
-      return;
-    }
-    if (message.serverId === this.serverId) return;
-    try {
-      handler(message);
-    } catch (error) {
-      this.#logger.error(
-        { instanceId: this.serverId, event: message.event, err: errorMessage(error) },
-        'bus handler threw',
-      );
-    }
-  };
-
-  #warnInvalid(channel: string, text: string): void {
-    this.#droppedInvalid += 1;
-    const now = Date.now();
-    if (now - this.#lastInvalidLogAt < INVALID_PAYLOAD_LOG_INTERVAL_MS) return;
-    this.#lastInvalidLogAt = now;
-    this.#logger.warn(
-      {
-        instanceId: this.serverId,
-        channel,
-        dropped: this.#droppedInvalid,
-        payloadPrefix: text.slice(0, PAYLOAD_LOG_PREFIX_CHARS),
-      },
-      'dropped invalid bus payload',
-    );
-    this.#droppedInvalid = 0;
-  }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
-import type { RedisOptions } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Closeable, DependencyHealth, HealthReporter } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
 import { silentLogger } from '../../application/ports/logger.port.ts';
@@ -15,6 +14,8 @@ import {
   heartbeatRecordsOf,
 } from '../../application/ports/presence-registry.port.ts';
 import { SignalError } from '../../domain/errors.ts';
+import type { RedisConnectionOptions, WatchedConnection } from './redis-connection.ts';
+import { DEFAULT_COMMAND_TIMEOUT_MS, STARTING_STATES, awaitFirstReady, errorMessage, openConnection, quit, watchConnection } from './redis-connection.ts';
 
 /** The store could not be reached (or answered with an error); nothing was queued. */
 export class PresenceUnavailableError extends SignalError {
@@ -23,10 +24,7 @@ export class PresenceUnavailableError extends SignalError {
   }
 }
 
-export interface RedisPresenceRegistryOptions {
-  /** `redis://[:password@]host:port[/db]`; `redisOptions` may add to or override it. */
-  url?: string;
-  redisOptions?: RedisOptions;
+export interface RedisPresenceRegistryOptions extends RedisConnectionOptions {
   /** The bus's channel prefix: one prefix isolates a deployment's channels and keys alike. */
   channelPrefix?: string;
   /** Liveness after each heartbeat; default DEFAULT_PRESENCE_TTL_MS. Every instance should use the same. */
@@ -36,10 +34,6 @@ export interface RedisPresenceRegistryOptions {
   logger?: Logger;
 }
 
-/** How long a call issued during start-up may wait for the very first connection. */
-const DEFAULT_COMMAND_TIMEOUT_MS = 2_000;
-/** States in which ioredis is still making its first attempt, not recovering from a loss. */
-const STARTING_STATES: ReadonlySet<string> = new Set(['wait', 'connecting', 'connect']);
 /** Records per script during a full rewrite, so Redis serves other clients in between. */
 const SYNC_CHUNK = 500;
 /** Width of the zero-padded connectedAt (ms) leading stored values and index members. */
@@ -83,13 +77,11 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
   readonly #commands: PresenceCommands;
   readonly #commandTimeoutMs: number;
   readonly #fields: Record<string, unknown>;
+  readonly #connection: WatchedConnection;
   /** Per instance, the token of this registry's last complete rewrite; absent means rewrite next time. */
   readonly #tokens = new Map<string, string>();
   /** Bumped by every failed write, so a rewrite that overlapped one does not vouch for the store. */
   #failedWrites = 0;
-  #everReady = false;
-  #connected = false;
-  #errorLogged = false;
   #closing: Promise<void> | undefined;
 
   constructor(options: RedisPresenceRegistryOptions = {}) {
@@ -99,18 +91,9 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
     this.#logger = options.logger ?? silentLogger;
     this.#commandTimeoutMs = options.redisOptions?.commandTimeout ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#fields = { instanceId: options.instanceId, connection: 'presence' };
-    const redisOptions: RedisOptions = {
-      connectionName: `signal-presence-${(options.instanceId ?? 'any').replace(/\s/g, '_')}`,
-      ...options.redisOptions,
-      commandTimeout: this.#commandTimeoutMs,
-      enableOfflineQueue: false,
-      // A write cut off by a dropped connection is rejected, not replayed
-      // later over a newer state; the next heartbeat repairs instead.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      lazyConnect: false,
-    };
-    this.#client = options.url === undefined ? new Redis(redisOptions) : new Redis(options.url, redisOptions);
+    // A write cut off by a dropped connection is rejected, not replayed
+    // later over a newer state; the next heartbeat repairs instead.
+    this.#client = openConnection(options, `signal-presence-${options.instanceId ?? 'any'}`, this.#commandTimeoutMs, false);
     // ioredis sends each script in full once per connection, then by SHA,
     // so a restarted Redis that forgot them is handled without NOSCRIPT retries.
     const scripts: Record<keyof PresenceCommands, string> = {
@@ -125,7 +108,12 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
     };
     for (const [name, lua] of Object.entries(scripts)) this.#client.defineCommand(name, { numberOfKeys: 0, lua });
     this.#commands = this.#client as unknown as PresenceCommands;
-    this.#watch();
+    this.#connection = watchConnection(this.#client, {
+      logger: this.#logger,
+      fields: () => this.#fields,
+      closing: () => this.#closing !== undefined,
+      announceReady: true,
+    });
   }
 
   async upsert(record: ClientRecord): Promise<void> {
@@ -193,7 +181,7 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+    this.#closing ??= quit(this.#client);
     return this.#closing;
   }
 
@@ -219,26 +207,16 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
     if (this.#failedWrites === failedWritesBefore) this.#tokens.set(instanceId, token);
   }
 
-  async #shutdown(): Promise<void> {
-    if (this.#client.status === 'ready') {
-      try {
-        await this.#client.quit();
-        return;
-      } catch {
-        // Fall through: the connection died while quitting.
-      }
-    }
-    this.#client.disconnect();
-  }
-
   async #ready(operation: string): Promise<void> {
     if (this.#closing !== undefined) throw new SignalError('ERR_PRESENCE_CLOSED', 'presence registry is closed');
     const status = this.#client.status;
     if (status === 'ready') return;
     // Only the very first connection is worth waiting for (a heartbeat right
     // after start-up); once it was up, not ready means down: fail fast.
-    if (this.#everReady || !STARTING_STATES.has(status)) throw new PresenceUnavailableError(`${operation}: redis ${status}`);
-    await this.#awaitFirstReady(operation);
+    if (this.#connection.everReady || !STARTING_STATES.has(status)) throw new PresenceUnavailableError(`${operation}: redis ${status}`);
+    await awaitFirstReady(this.#client, this.#commandTimeoutMs).catch((error: unknown) => {
+      throw new PresenceUnavailableError(`${operation}: redis not connected: ${errorMessage(error)}`, { cause: error });
+    });
   }
 
   async #settle(operation: string, pending: Promise<unknown>): Promise<unknown> {
@@ -271,58 +249,11 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
       return null;
     }
   }
-
-  #watch(): void {
-    const client = this.#client;
-    client.on('ready', () => {
-      this.#connected = true;
-      this.#errorLogged = false;
-      if (this.#closing === undefined) this.#logger.info(this.#fields, this.#everReady ? 'redis reconnected' : 'redis connected');
-      this.#everReady = true;
-    });
-    client.on('close', () => {
-      if (!this.#connected) return;
-      this.#connected = false;
-      if (this.#closing === undefined) this.#logger.warn(this.#fields, 'redis disconnected');
-    });
-    // Without a listener ioredis prints every failed reconnect attempt; the
-    // first error of an outage is enough for operators.
-    client.on('error', (error: unknown) => {
-      if (this.#closing !== undefined || this.#errorLogged) return;
-      this.#errorLogged = true;
-      this.#logger.warn({ ...this.#fields, err: errorMessage(error) }, 'redis connection error');
-    });
-  }
-
-  /** Bounded wait for the first connection; rejects on the first failed attempt. */
-  #awaitFirstReady(operation: string): Promise<void> {
-    const client = this.#client;
-    return new Promise<void>((resolve, reject) => {
-      const settle = (error?: unknown): void => {
-        clearTimeout(timer);
-        client.off('ready', onReady);
-        client.off('error', onFailure);
-        client.off('close', onFailure);
-        if (error === undefined) resolve();
-        else reject(new PresenceUnavailableError(`${operation}: redis not connected: ${errorMessage(error)}`, { cause: error }));
-      };
-      const onReady = (): void => settle();
-      const onFailure = (error?: unknown): void => settle(error ?? new Error('connection closed'));
-      const timer = setTimeout(() => settle(new Error('connect timeout')), this.#commandTimeoutMs);
-      client.on('ready', onReady);
-      client.on('error', onFailure);
-      client.on('close', onFailure);
-    });
-  }
 }
 
 /** connectedAt as fixed-width digits, then the record: byte order of values and members is time order. */
 function storedValue(record: ClientRecord): string {
   return String(Date.parse(record.connectedAt)).padStart(AT_DIGITS, '0') + JSON.stringify(record);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /*

@@ -1,3 +1,4 @@
+import { parseJsonObject } from '../../domain/bus-payload.ts';
 import { SignalError } from '../../domain/errors.ts';
 
 /** Closes the client with 4008 on the instance holding it; others ignore it. */
@@ -71,14 +72,8 @@ export function serializeControlCommand(command: ControlCommand): string {
  * commands.
  */
 export function parseControlCommand(text: string): ControlCommand | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
-  const record = value as Record<string, unknown>;
+  const record = parseJsonObject(text);
+  if (record === null) return null;
   if (record.type !== 'disconnect') return null;
   if (typeof record.clientId !== 'string' || record.clientId.length === 0) return null;
   if (record.requestedBy !== undefined && typeof record.requestedBy !== 'string') return null;
