@@ -294,12 +294,12 @@ export class ConnectionSession implements LiveConnection {
     if (requested === null) return this.sendError(ErrorMessages.invalidFormat);
     const { settings, membership, connections } = this.deps;
     const accepted: string[] = [];
-    const rejected: unknown[] = [];
+    const rejected: Array<string | null> = [];
     let count = connections.roomsOf(this.id).size;
     for (let index = 0; index < requested.length; index++) {
       const name = requested[index];
       if (index >= settings.maxRoomsPerFrame || count >= settings.maxRoomsPerConnection) {
-        rejected.push(name);
+        rejected.push(reportable(name));
         continue;
       }
       const decision = evaluateRoom(name, this.userId, settings.roomRules);
@@ -313,7 +313,7 @@ export class ConnectionSession implements LiveConnection {
         }
       }
       if (!allowed || this.state.phase === 'CLOSED') {
-        rejected.push(name);
+        rejected.push(reportable(name));
         continue;
       }
       if (connections.join(this, name as string)) {
@@ -328,12 +328,12 @@ export class ConnectionSession implements LiveConnection {
     const requested = roomsFromFrame(frame.data);
     if (requested === null) return this.sendError(ErrorMessages.invalidFormat);
     const left: string[] = [];
-    const rejected: unknown[] = [];
+    const rejected: Array<string | null> = [];
     for (const name of requested) {
       // Only rooms the client joined itself; the defaults stay.
       const own = typeof name === 'string' && !(DEFAULT_ROOMS as readonly string[]).includes(name);
       if (own && this.deps.connections.leave(this, name)) left.push(name);
-      else rejected.push(name);
+      else rejected.push(reportable(name));
     }
     if (frame.id !== undefined) this.deliver(serializeFrame(Events.left, { id: frame.id, rooms: left, rejected }));
   }
@@ -376,4 +376,9 @@ function handshakeFailure(event: MachineEvent, effects: readonly Effect[]): Hand
 
 function codeOf(error: unknown): string {
   return error instanceof SignalError ? error.code : 'ERR_UNEXPECTED';
+}
+
+/** Rejected entries are echoed back; anything but a name is echoed as null, never re-serialised. */
+function reportable(entry: unknown): string | null {
+  return typeof entry === 'string' ? entry : null;
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server, type ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { toNodeHandler } from 'srvx/node';
 import { Access } from '../application/access.ts';
@@ -15,6 +15,7 @@ import type { NotificationStore } from '../application/ports/notification-store.
 import type { PermissionDirectory } from '../application/ports/permission-directory.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
 import { apiDocs } from '../adapters/http/api-docs.ts';
+import { bodyLimitListener } from '../adapters/http/body-limit.ts';
 import { clientRoutes } from '../adapters/http/client-routes.ts';
 import { createHttpApp, inRequestScope, requestScopedLogger } from '../adapters/http/http-app.ts';
 import { notificationRoutes } from '../adapters/http/notification-routes.ts';
@@ -76,7 +77,6 @@ export interface Running {
   stop(): Promise<void>;
 }
 
-const MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * Start-up, top to bottom: logger; adapters (embedded or real); database
@@ -151,16 +151,14 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
           },
   });
   const handler = toNodeHandler(app.fetch);
-  const server = createServer((request, response) => {
-    // Refused before any byte of the body is read or parsed.
-    const length = Number(request.headers['content-length'] ?? 0);
-    if (length > MAX_BODY_BYTES) {
-      metrics.httpRequest(UNMATCHED_ROUTE, request.method ?? 'GET', 413, 0);
-      return refuseTooLarge(request.headers['x-request-id'], response);
-    }
-    // srvx types the request for HTTP/2 as well; a node:http request is what it handles here.
-    inRequestScope(() => void handler(request as never, response as never));
-  });
+  const server = createServer(
+    bodyLimitListener({
+      // srvx types the request for HTTP/2 as well; a node:http request is what it handles here.
+      streamed: (request, response) => inRequestScope(() => void handler(request as never, response as never)),
+      fetch: (request) => inRequestScope(() => app.handle(request)),
+      refused: (method) => metrics.httpRequest(UNMATCHED_ROUTE, method, 413, 0),
+    }),
+  );
 
   const settings: SessionSettings = {
     machine: { ...DEFAULT_MACHINE_SETTINGS, requireEncryption: config.ws.requireEncryption, ...overrides.session },
@@ -224,13 +222,3 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
   return { instanceId, port, server, delivery, connections, directory, pipeline, store, devIssuer, metrics: prometheus, stop };
 }
 
-function refuseTooLarge(requestId: string | string[] | undefined, response: ServerResponse): void {
-  const body = JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: `request body over ${MAX_BODY_BYTES} bytes` });
-  response.writeHead(413, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-request-id': typeof requestId === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(requestId) ? requestId : randomUUID(),
-    connection: 'close',
-  });
-  response.end(body);
-}

@@ -88,3 +88,10 @@ export class NotFoundError extends SignalError {
     super('ERR_NOT_FOUND', `${what} not found`);
   }
 }
+
+/** A message whose data cannot be turned into JSON (too deeply nested, cyclic). */
+export class UnserializableDataError extends SignalError {
+  constructor(options?: { cause?: unknown }) {
+    super('ERR_DATA_UNSERIALIZABLE', 'data cannot be serialised as JSON (too deeply nested or cyclic)', options);
+  }
+}

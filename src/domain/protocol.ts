@@ -1,3 +1,5 @@
+import { UnserializableDataError } from './errors.ts';
+
 /**
  * The fixed vocabulary of the /stream wire protocol: frame shape, event
  * names, error strings and close codes. Existing clients match on these
@@ -53,7 +55,13 @@ export type CloseCode = (typeof CloseCodes)[keyof typeof CloseCodes];
 /** Serialises in the wire order: `event`, then `data` (omitted when undefined). */
 export function serializeFrame(event: string, data?: unknown): string {
   // JSON.stringify gives undefined for a function or symbol: treat as absent.
-  const text = data === undefined ? undefined : (JSON.stringify(data) as string | undefined);
+  let text: string | undefined;
+  try {
+    text = data === undefined ? undefined : (JSON.stringify(data) as string | undefined);
+  } catch (error) {
+    // Deep nesting overflows the stack; a cycle throws TypeError. Either is the caller's input.
+    throw new UnserializableDataError({ cause: error });
+  }
   if (text === undefined) return `{"event":${JSON.stringify(event)}}`;
   return `{"event":${JSON.stringify(event)},"data":${text}}`;
 }

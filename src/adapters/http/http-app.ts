@@ -103,6 +103,10 @@ export function errorResponse(code: unknown, error: unknown): { status: number; 
     const field = (first?.path ?? '').replace(/^\//, '').replace(/\//g, '.') || where;
     return { status: 400, body: { code: 'VALIDATION_FAILED', message: `${field}: ${first?.message ?? 'invalid value'}` } };
   }
+  // Input nested deeply enough to exhaust the stack while being validated.
+  if (error instanceof RangeError && /call stack/i.test(error.message)) {
+    return { status: 400, body: { code: 'INVALID_BODY', message: 'request body is nested too deeply' } };
+  }
   if (code === 'PARSE') return { status: 400, body: { code: 'INVALID_BODY', message: 'request body is not valid JSON' } };
   if (code === 'NOT_FOUND') return { status: 404, body: { code: 'NOT_FOUND', message: 'no such route' } };
   if (error instanceof SignalError) {
@@ -125,6 +129,7 @@ const STATUS_BY_CODE: Record<string, number> = {
   ERR_TOKEN_ALGORITHM: 401,
   ERR_JWKS_UNAVAILABLE: 503,
   ERR_PRESENCE_INPUT: 400,
+  ERR_DATA_UNSERIALIZABLE: 400,
   ERR_PRESENCE_UNAVAILABLE: 503,
   ERR_CONTROL_UNAVAILABLE: 503,
   ERR_BUS_UNAVAILABLE: 503,
