@@ -78,7 +78,7 @@ export class NotificationPipeline implements ActivityHandler {
       // Pushed chunk by chunk: if a later chunk fails, the retry finds these
       // rows existing and pushes only what is new.
       if (inserted.length > 0) this.metrics.notificationsCreated(inserted.length);
-      for (const notification of inserted) await this.push(notification, meta);
+      await Promise.all(inserted.map((notification) => this.push(notification, meta)));
       created.push(...inserted);
     }
     this.logger.info(

@@ -26,7 +26,7 @@ const INSERT_MANY = `
       "content" text, "html" text, "metadata" jsonb, "created_at" timestamptz)
    order by r."position"
   on conflict ("event_id", "recipient_id") do nothing
-  returning *`;
+  returning "id"::text as "id"`;
 
 /**
  * Setting read_at only when it is still null keeps the first read time when
@@ -61,13 +61,12 @@ export class PostgresNotificationStore implements NotificationStore {
         created_at: row.createdAt.toISOString(),
       })),
     );
-    const em = this.orm.em.fork();
-    const created = await em.execute<Array<Record<string, unknown>>>(INSERT_MANY, [document]);
-    // RETURNING promises no order; give the caller its own.
-    const position = new Map(rows.map((row, index) => [row.id, index]));
-    return created
-      .map((row) => toNotification(em.map(ActivityNotificationSchema, row)))
-      .sort((a, b) => (position.get(a.id) ?? 0) - (position.get(b.id) ?? 0));
+    // Through knex so the document travels as a bound parameter, not pasted into the SQL text.
+    const result = (await this.orm.em.getConnection().getKnex().raw(INSERT_MANY, [document])) as { rows: Array<{ id: string }> };
+    const created = new Set(result.rows.map((row) => row.id));
+    // A created row is exactly its input, unread; rebuilding it here spares
+    // mapping RETURNING rows back into entities. Input order is kept.
+    return rows.filter((row) => created.has(row.id)).map((row) => ({ ...row, isRead: false, readAt: null }));
   }
 
   async list(recipientId: string, query: ListQuery): Promise<{ count: number; items: Notification[] }> {
