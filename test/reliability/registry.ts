@@ -1,7 +1,15 @@
 import type { ReliabilityScenario } from './scenario.ts';
 import { scenario as authorization } from './scenarios/authorization.ts';
+import { scenario as connectionFlood } from './scenarios/connection-flood.ts';
 import { scenario as dependencyAudit } from './scenarios/dependency-audit.ts';
+import { scenario as hold20k } from './scenarios/hold-20k.ts';
+import { scenario as instanceKill } from './scenarios/instance-kill.ts';
+import { scenario as postgresOutage } from './scenarios/postgres-outage.ts';
+import { scenario as redeliveryStorm } from './scenarios/redelivery-storm.ts';
+import { scenario as redisRestart } from './scenarios/redis-restart.ts';
 import { scenario as restInput } from './scenarios/rest-input.ts';
+import { scenario as rollingRestart } from './scenarios/rolling-restart.ts';
+import { scenario as slowConsumers } from './scenarios/slow-consumers.ts';
 import { scenario as streamFrameFuzz } from './scenarios/stream-frame-fuzz.ts';
 import { scenario as tokenAttacks } from './scenarios/token-attacks.ts';
 
@@ -17,5 +25,14 @@ export const scenarios: readonly ReliabilityScenario[] = [
   authorization,
   restInput,
   dependencyAudit,
-  // Fault and load scenarios go here.
+  // Faults: real processes, real Redis and PostgreSQL.
+  redisRestart,
+  postgresOutage,
+  instanceKill,
+  redeliveryStorm,
+  rollingRestart,
+  // Load.
+  slowConsumers,
+  connectionFlood,
+  hold20k,
 ];
