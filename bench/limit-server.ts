@@ -20,6 +20,12 @@ import { BENCH_EVENT, reply, serveCommands } from './lib/server-commands.ts';
  * It is a baseline, not a protocol: the key is 32 random bytes sent in the
  * clear as the first (binary) frame. There is no authentication, no state
  * machine, no rooms, no slow-consumer check and no bus.
+ *
+ * With LIMIT_REDIS_URL set (the room fan-out scenario) it is also the least
+ * a two-instance room needs: `publish-room` messages go to every local
+ * connection (each connection counts as a member) and, as the serialised
+ * frame text, once onto one Redis channel (LIMIT_REDIS_CHANNEL); every
+ * instance subscribes to it and fans out what the other instances publish.
  */
 interface Peer {
   readonly ws: WebSocket;
@@ -66,7 +72,10 @@ function uncorkAll(): void {
 }
 
 function broadcast(data: unknown): void {
-  const frame = `{"event":${JSON.stringify(BENCH_EVENT)},"data":${JSON.stringify(data)}}`;
+  fanOut(`{"event":${JSON.stringify(BENCH_EVENT)},"data":${JSON.stringify(data)}}`);
+}
+
+function fanOut(frame: string): void {
   if (corked.length === 0) process.nextTick(uncorkAll);
   for (const peer of peers) {
     if (peer.ws.readyState !== WebSocket.OPEN) continue;
@@ -94,11 +103,35 @@ wss.on('connection', (ws, request) => {
 
 await new Promise<void>((resolveListen) => server.listen(Number(process.env.PORT ?? 0), process.env.HOST ?? '127.0.0.1', resolveListen));
 
+// The room path: one publisher and one subscriber connection, frames tagged with this instance's id.
+const redisUrl = process.env.LIMIT_REDIS_URL;
+let toRoom: ((room: string, data: unknown) => void) | undefined;
+const redisClients: Array<{ quit(): Promise<unknown> }> = [];
+if (redisUrl !== undefined && redisUrl !== '') {
+  const { Redis } = await import('ioredis');
+  const channel = process.env.LIMIT_REDIS_CHANNEL ?? 'bench-limit';
+  const self = randomBytes(8).toString('hex');
+  const publisher = new Redis(redisUrl);
+  const subscriber = new Redis(redisUrl);
+  redisClients.push(publisher, subscriber);
+  await subscriber.subscribe(channel);
+  subscriber.on('message', (_channel: string, text: string) => {
+    if (!text.startsWith(self)) fanOut(text.slice(self.length));
+  });
+  toRoom = (_room, data) => {
+    const frame = `{"event":${JSON.stringify(BENCH_EVENT)},"data":${JSON.stringify(data)}}`;
+    fanOut(frame);
+    void publisher.publish(channel, self + frame);
+  };
+}
+
 serveCommands({
   broadcast,
+  toRoom,
   stop: async () => {
     for (const peer of peers) peer.ws.terminate();
     await new Promise<void>((resolveClose) => wss.close(() => server.close(() => resolveClose())));
+    await Promise.all(redisClients.map((client) => client.quit().catch(() => undefined)));
   },
 });
 

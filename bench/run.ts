@@ -5,6 +5,11 @@ import { summarizeProfileFile } from './lib/cpu-profile.ts';
 import { killAll, ROOT } from './lib/processes.ts';
 import { writeResults, type ResultRow, type Scenario } from './lib/results.ts';
 import { broadcastScenario } from './scenarios/broadcast.ts';
+import { pipelineScenario } from './scenarios/pipeline.ts';
+import { restStatusScenario } from './scenarios/rest-status.ts';
+import { connectionAdmissionScenario } from './scenarios/connection-admission.ts';
+import { idleMemoryScenario } from './scenarios/idle-memory.ts';
+import { roomFanoutRedisScenario } from './scenarios/room-fanout-redis.ts';
 
 /**
  * `npm run bench`: runs every scenario (or those named with --scenario) and
@@ -15,7 +20,7 @@ import { broadcastScenario } from './scenarios/broadcast.ts';
  *   --profile <dir>   also record a CPU profile of the signal server and print its top functions
  *   --scenario <name> only this scenario (repeatable)
  */
-const SCENARIOS: readonly Scenario[] = [broadcastScenario];
+const SCENARIOS: readonly Scenario[] = [broadcastScenario, pipelineScenario, restStatusScenario, roomFanoutRedisScenario, connectionAdmissionScenario, idleMemoryScenario];
 
 const { values } = parseArgs({
   options: {

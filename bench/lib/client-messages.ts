@@ -1,21 +1,25 @@
+import type { Target } from './client-connect.ts';
+
 /**
  * The IPC messages between the bench and its client worker processes
  * (bench/lib/client-worker.ts). Sequence numbers are the `seq` of each
  * broadcast payload; a round covers `[first, first + count)`.
  */
-export type Target = 'signal' | 'limit';
+export type { Target };
 
 export type ToWorker =
   | {
       type: 'connect';
       target: Target;
       url: string;
-      /** One per client for signal (its dev-issuer JWT); empty for the limit. */
+      /** One per client for signal (its dev-issuer JWT); empty for the limit and the peer. */
       tokens: string[];
       clients: number;
       /** Connections being opened at once. */
       concurrency: number;
       ecdhInfo: string;
+      /** Loopback source addresses, used round-robin; absent: the system's choice. */
+      localAddresses?: string[];
     }
   | { type: 'round'; first: number; count: number }
   | { type: 'report' }

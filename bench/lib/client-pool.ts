@@ -8,10 +8,12 @@ export interface PoolSpec {
   clients: number;
   /** Worker processes to spread the clients over (raised when the fd limit demands it). */
   workers: number;
-  /** Per-client tokens (signal); empty for the limit. */
+  /** Per-client tokens (signal); empty for the limit and the peer. */
   tokens: string[];
   ecdhInfo: string;
   connectTimeoutMs: number;
+  /** Loopback source addresses for the clients (needed beyond one address's ephemeral ports). */
+  localAddresses?: string[];
 }
 
 export interface RoundResult {
@@ -80,6 +82,7 @@ export class ClientPool {
               clients: share,
               concurrency: 64,
               ecdhInfo: spec.ecdhInfo,
+              localAddresses: spec.localAddresses,
             });
             return connected;
           }),

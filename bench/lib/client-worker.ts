@@ -1,22 +1,20 @@
-import { createDecipheriv, createECDH, hkdfSync } from 'node:crypto';
-import WebSocket from 'ws';
 import { absoluteNow, type FromWorker, type Target, type ToWorker } from './client-messages.ts';
+import { openEncrypted, openLimit, openPeer, openSignal } from './client-connect.ts';
 
 /**
  * A load-generator process: opens its share of the clients, does the real
- * handshake (for signal: ECDH P-256 → HKDF-SHA-256 → AES-256-GCM, written
- * here from the protocol rather than taken from the project's SDK; for the
- * limit: the key from its first frame), then decrypts and parses EVERY
- * frame it receives, checks per-client order, and tells the bench when all
- * of its clients have a given broadcast.
+ * handshake (for signal: ECDH P-256 → HKDF-SHA-256 → AES-256-GCM, see
+ * client-connect.ts; for the limit: the key from its first frame; for the
+ * Socket.IO peer: its own connect), then decodes EVERY frame it receives
+ * (decrypts and JSON-parses signal's and the limit's; Socket.IO's parser
+ * JSON-parses the peer's), checks per-client order, and tells the bench when
+ * all of its clients have a given broadcast.
  */
 interface Client {
-  readonly ws: WebSocket;
-  key: Buffer | null;
   nextSeq: number;
+  close(): void;
 }
 
-const TAG_BYTES = 16;
 const clients: Client[] = [];
 let closing = false;
 
@@ -36,24 +34,12 @@ function fail(message: string): void {
   send({ type: 'failed', message });
 }
 
-function onFrame(client: Client, raw: Buffer): void {
-  let seq: number;
-  try {
-    const outer = JSON.parse(raw.toString('utf8')) as { event?: unknown; data?: { iv?: unknown; ct?: unknown } };
-    if (outer.event !== 'encrypted' || client.key === null) throw new Error(`unexpected ${String(outer.event)} frame`);
-    const iv = Buffer.from(outer.data?.iv as string, 'base64');
-    const sealed = Buffer.from(outer.data?.ct as string, 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', client.key, iv, { authTagLength: TAG_BYTES });
-    decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
-    const body = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
-    decipher.final();
-    const inner = JSON.parse(body.toString('utf8')) as { event?: unknown; data?: { seq?: unknown } };
-    if (inner.event !== 'bench' || typeof inner.data?.seq !== 'number') throw new Error('not a bench frame');
-    seq = inner.data.seq;
-  } catch (error) {
-    if (unexpected++ === 0) fail(`undecodable frame: ${(error as Error).message}`);
-    return;
-  }
+function undecodable(error: unknown): void {
+  if (unexpected++ === 0) fail(`undecodable frame: ${(error as Error).message}`);
+}
+
+function count(client: Client, seq: unknown): void {
+  if (typeof seq !== 'number') return undecodable(new Error('not a bench frame'));
   if (seq !== client.nextSeq) outOfOrder++;
   client.nextSeq = seq + 1;
   const index = seq - first;
@@ -65,80 +51,73 @@ function onFrame(client: Client, raw: Buffer): void {
   if (++counts[index]! === clients.length) send({ type: 'done', seq, at: absoluteNow() });
 }
 
-function openOne(target: Target, url: string, token: string | undefined, ecdhInfo: string): Promise<Client> {
-  return new Promise((resolveOpen, rejectOpen) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const client: Client = { ws, key: null, nextSeq: 0 };
-    let settled = false;
-    const settle = (error?: Error): void => {
-      if (settled) return;
-      settled = true;
-      if (error === undefined) resolveOpen(client);
-      else rejectOpen(error);
-    };
-    let ecdh: ReturnType<typeof createECDH> | null = null;
+function onLost(why: string): void {
+  if (closing) return;
+  lost++;
+  fail(`a client was closed by the server: ${why}`);
+}
 
-    ws.on('open', () => {
-      if (target === 'limit') return; // the limit speaks first
-      ecdh = createECDH('prime256v1');
-      ecdh.generateKeys();
-      const clientPublicKey = ecdh.getPublicKey('base64', 'uncompressed');
-      ws.send(JSON.stringify({ event: 'authenticate', data: { type: 'Bearer', token, clientPublicKey } }));
+async function openOne(target: Target, url: string, token: string | undefined, ecdhInfo: string, localAddress: string | undefined): Promise<Client> {
+  const client: Client = { nextSeq: 0, close: () => undefined };
+  if (target === 'peer') {
+    const socket = await openPeer({
+      url,
+      localAddress,
+      onLost,
+      on: { bench: (data: { seq?: unknown } | null) => count(client, data?.seq) },
     });
-    ws.on('message', (raw: Buffer, isBinary: boolean) => {
-      if (client.key !== null) {
-        onFrame(client, raw);
-        return;
-      }
-      if (target === 'limit') {
-        if (!isBinary || raw.length !== 32) return settle(new Error('limit server sent no key'));
-        client.key = Buffer.from(raw);
-        return settle();
-      }
-      const frame = JSON.parse(raw.toString('utf8')) as { event: string; data?: Record<string, string> };
-      if (frame.event !== 'connected' || ecdh === null) {
-        return settle(new Error(`handshake: got ${frame.event} ${JSON.stringify(frame.data ?? {})}`));
-      }
-      const { serverPublicKey, salt } = frame.data ?? {};
-      if (serverPublicKey === undefined || salt === undefined) return settle(new Error('handshake: connected without a key'));
-      const shared = ecdh.computeSecret(Buffer.from(serverPublicKey, 'base64'));
-      client.key = Buffer.from(hkdfSync('sha256', shared, Buffer.from(salt, 'base64'), Buffer.from(ecdhInfo), 32));
-      ecdh = null;
-      settle();
-    });
-    ws.on('unexpected-response', (_request, response) => settle(new Error(`upgrade refused: HTTP ${response.statusCode}`)));
-    ws.on('error', (error) => settle(error));
-    ws.on('close', (code: number, reason: Buffer) => {
-      settle(new Error(`closed ${code} ${reason.toString('utf8')} during the handshake`));
-      if (!closing && client.key !== null) {
-        lost++;
-        fail(`a client was closed by the server: ${code} ${reason.toString('utf8')}`);
-      }
-    });
-  });
+    client.close = () => socket.close();
+    return client;
+  }
+  let key: Buffer | null = null;
+  const onFrame = (raw: Buffer): void => {
+    let seq: unknown;
+    try {
+      const inner = JSON.parse(openEncrypted(key!, raw)) as { event?: unknown; data?: { seq?: unknown } };
+      if (inner.event !== 'bench') throw new Error('not a bench frame');
+      seq = inner.data?.seq;
+    } catch (error) {
+      return undecodable(error);
+    }
+    count(client, seq);
+  };
+  const opened =
+    target === 'limit'
+      ? await openLimit({ url, localAddress, onLost, onFrame })
+      : await openSignal({ url, localAddress, onLost, onFrame, token: token ?? '', ecdhInfo });
+  key = opened.key;
+  client.close = () => opened.ws.terminate();
+  return client;
 }
 
 async function connect(message: Extract<ToWorker, { type: 'connect' }>): Promise<void> {
   const started = performance.now();
+  const sources = message.localAddresses ?? [];
   let nextIndex = 0;
   const lane = async (): Promise<void> => {
     while (nextIndex < message.clients) {
       const index = nextIndex++;
-      clients.push(await openOne(message.target, message.url, message.tokens[index], message.ecdhInfo));
+      const source = sources.length === 0 ? undefined : sources[index % sources.length];
+      clients.push(await openOne(message.target, message.url, message.tokens[index], message.ecdhInfo, source));
     }
   };
   await Promise.all(Array.from({ length: Math.min(message.concurrency, message.clients) }, lane));
   send({ type: 'connected', clients: clients.length, ms: performance.now() - started });
 }
 
-function startRound(firstSeq: number, count: number): void {
+function startRound(firstSeq: number, roundCount: number): void {
   first = firstSeq;
-  counts = new Uint32Array(count);
+  counts = new Uint32Array(roundCount);
   delivered = 0;
   outOfOrder = 0;
   unexpected = 0;
   for (const client of clients) client.nextSeq = firstSeq;
   send({ type: 'round-ready' });
+}
+
+function closeAll(): void {
+  closing = true;
+  for (const client of clients) client.close();
 }
 
 process.on('message', (message: ToWorker) => {
@@ -153,8 +132,7 @@ process.on('message', (message: ToWorker) => {
       send({ type: 'report', delivered, outOfOrder, unexpected, lost });
       break;
     case 'close':
-      closing = true;
-      for (const client of clients) client.ws.terminate();
+      closeAll();
       process.disconnect?.();
       break;
   }
@@ -162,7 +140,6 @@ process.on('message', (message: ToWorker) => {
 
 // The bench went away: nothing left to measure.
 process.on('disconnect', () => {
-  closing = true;
-  for (const client of clients) client.ws.terminate();
+  closeAll();
   setImmediate(() => process.exit(0));
 });

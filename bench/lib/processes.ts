@@ -25,6 +25,14 @@ function installGuards(): void {
   }
 }
 
+/** Registers a child that was not started through spawnNode (e.g. a redis-server) for the same clean-up. */
+export function track(child: ChildProcess): ChildProcess {
+  installGuards();
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 export function killAll(): void {
   for (const child of children) {
     if (isRunning(child)) child.kill('SIGKILL');

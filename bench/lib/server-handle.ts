@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { captureStderr, isRunning, reap, spawnNode, withTimeout } from './processes.ts';
-import type { ServerReply } from './server-commands.ts';
+import type { PaceSpec } from './room-pacer.ts';
+import type { MemorySample, ServerReply } from './server-commands.ts';
 
 /** A bench server process (bench/signal-server.ts or bench/limit-server.ts), seen from the bench. */
 export interface BenchServer {
@@ -12,6 +13,12 @@ export interface BenchServer {
   broadcast(dataText: string): void;
   profileStart(): Promise<void>;
   profileStop(path: string): Promise<void>;
+  /** Publishes to a room at a fixed rate inside the server; resolves with the count once all were sent. */
+  publishRoom(spec: PaceSpec): Promise<number>;
+  /** The server's memory after a full collection (when started with `--expose-gc`). */
+  memory(): Promise<MemorySample>;
+  /** Writes one command line and waits for the next reply of that kind. */
+  command(line: string, kind: ServerReply['bench'], timeoutMs: number): Promise<ServerReply>;
   stop(): Promise<void>;
 }
 
@@ -80,6 +87,21 @@ export async function startBenchServer(spec: ServerSpec): Promise<BenchServer> {
       const saved = next('profile-saved', 30_000);
       write(`profile-stop ${path}`);
       await saved;
+    },
+    publishRoom: async (pace) => {
+      const published = next('published', pace.durationMs + 30_000);
+      write(`publish-room ${JSON.stringify(pace)}`);
+      return (await published).count!;
+    },
+    memory: async () => {
+      const sampled = next('memory', 30_000);
+      write('memory');
+      return (await sampled).memory!;
+    },
+    command: async (line, kind, timeoutMs) => {
+      const answered = next(kind, timeoutMs);
+      write(line);
+      return answered;
     },
     stop: async () => {
       if (isRunning(child)) child.stdin!.end('quit\n');

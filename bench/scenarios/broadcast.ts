@@ -13,8 +13,9 @@ import { median, significant, spread } from '../lib/stats.ts';
  * edge's widest fan-out. signal runs its real start-up in its own process
  * and is triggered through `delivery.broadcast`; the limit is a bare ws
  * server doing one serialise per message and one AES-256-GCM seal per
- * client. Both are driven the same way, with the same clients, in
- * alternating rounds.
+ * client; the peer is a Socket.IO 4 server doing `io.emit` (plaintext: it
+ * has no per-connection encryption). All three are driven the same way, with
+ * the same number of clients, in alternating rounds.
  */
 const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 const PAYLOAD_BYTES = 200;
@@ -30,7 +31,7 @@ interface Settings {
 }
 
 const QUICK: Settings = { clients: 2_000, broadcasts: 40, warmup: 10, rounds: 3, window: 16, workersPerFleet: 2 };
-const FULL: Settings = { clients: 2_000, broadcasts: 1_000, warmup: 200, rounds: 5, window: 16, workersPerFleet: 2 };
+const FULL: Settings = { clients: 2_000, broadcasts: 300, warmup: 60, rounds: 5, window: 16, workersPerFleet: 2 };
 
 interface Measured extends RoundResult {
   /** Server process CPU (user + system) per delivery, µs; undefined without /proc. */
@@ -45,9 +46,12 @@ export function payloadText(seq: number): string {
   return JSON.stringify({ seq, pad: 'x'.repeat(PAYLOAD_BYTES - bare.length) });
 }
 
+type Name = 'signal' | 'limit' | 'peer';
+const NAMES: readonly Name[] = ['signal', 'limit', 'peer'];
+
 export const broadcastScenario: Scenario = {
   name: 'broadcast-2000',
-  summary: `one ${PAYLOAD_BYTES}-byte event broadcast, encrypted per client, to 2,000 local clients: deliveries/s decrypted by the clients, and the server's CPU time per delivery`,
+  summary: `one ${PAYLOAD_BYTES}-byte event broadcast, encrypted per client, to 2,000 local clients: deliveries/s decrypted by the clients, and the server's CPU time per delivery; peer: Socket.IO 4 io.emit (plaintext)`,
   run,
 };
 
@@ -64,7 +68,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       servers.push(server);
       return server;
     };
-    const [tokens, signal, limit] = await Promise.all([
+    const [tokens, signal, limit, peer] = await Promise.all([
       Promise.all(
         Array.from({ length: settings.clients }, (_, index) => issuer.sign({ userId: `bench-${index}`, expiresInSec: 4 * 3600 })),
       ),
@@ -89,14 +93,20 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         },
       }),
       launch({ name: 'limit', script: 'bench/limit-server.ts', sockets: settings.clients, env: { PORT: '0', HOST: '127.0.0.1' } }),
+      launch({ name: 'peer', script: 'bench/peer-server.ts', sockets: settings.clients, env: { PORT: '0', HOST: '127.0.0.1', PEER_REDIS_URL: '', PEER_JWKS: '' } }),
     ]);
     options.log(`servers up, ${tokens.length} dev tokens signed`);
 
-    const fleet = async (target: 'signal' | 'limit', server: BenchServer): Promise<ClientPool> => {
+    const urls: Record<Name, string> = {
+      signal: `ws://127.0.0.1:${signal.port}/stream`,
+      limit: `ws://127.0.0.1:${limit.port}/`,
+      peer: `http://127.0.0.1:${peer.port}`,
+    };
+    const fleet = async (target: Name): Promise<ClientPool> => {
       const started = performance.now();
       const pool = await ClientPool.open({
         target,
-        url: `ws://127.0.0.1:${server.port}${target === 'signal' ? '/stream' : '/'}`,
+        url: urls[target],
         clients: settings.clients,
         workers: settings.workersPerFleet,
         tokens: target === 'signal' ? tokens : [],
@@ -107,7 +117,8 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       options.log(`${target}: ${settings.clients} clients connected in ${Math.round(performance.now() - started)} ms`);
       return pool;
     };
-    const [signalPool, limitPool] = await Promise.all([fleet('signal', signal), fleet('limit', limit)]);
+    const [signalPool, limitPool, peerPool] = await Promise.all([fleet('signal'), fleet('limit'), fleet('peer')]);
+    const fleets: Record<Name, [ClientPool, BenchServer]> = { signal: [signalPool, signal], limit: [limitPool, limit], peer: [peerPool, peer] };
 
     const roundOf = async (pool: ClientPool, server: BenchServer, count: number): Promise<Measured> => {
       const cpu = (): { server: number | undefined; clients: number | undefined } => ({
@@ -122,25 +133,26 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       return { ...result, serverCpuUs: perDelivery(before.server, after.server), clientCpuUs: perDelivery(before.clients, after.clients) };
     };
 
-    await roundOf(signalPool, signal, settings.warmup);
-    await roundOf(limitPool, limit, settings.warmup);
+    for (const name of NAMES) await roundOf(...fleets[name], settings.warmup);
     options.log(`warm-up done (${settings.warmup} broadcasts each)`);
 
-    const signalRounds: Measured[] = [];
-    const limitRounds: Measured[] = [];
+    const rounds: Record<Name, Measured[]> = { signal: [], limit: [], peer: [] };
     for (let round = 1; round <= settings.rounds; round++) {
-      signalRounds.push(await roundOf(signalPool, signal, settings.broadcasts));
-      limitRounds.push(await roundOf(limitPool, limit, settings.broadcasts));
-      const [s, l] = [signalRounds.at(-1)!, limitRounds.at(-1)!];
+      for (const name of NAMES) rounds[name].push(await roundOf(...fleets[name], settings.broadcasts));
       options.log(
-        `round ${round}/${settings.rounds}: signal ${Math.round(s.deliveriesPerSec)}/s (server ${s.serverCpuUs?.toFixed(1)} µs CPU/delivery), ` +
-          `limit ${Math.round(l.deliveriesPerSec)}/s (server ${l.serverCpuUs?.toFixed(1)} µs CPU/delivery)`,
+        `round ${round}/${settings.rounds}: ` +
+          NAMES.map((name) => {
+            const last = rounds[name].at(-1)!;
+            return `${name} ${Math.round(last.deliveriesPerSec)}/s (server ${last.serverCpuUs?.toFixed(1)} µs CPU/delivery)`;
+          }).join(', '),
       );
     }
+    const [signalRounds, limitRounds, peerRounds] = [rounds.signal, rounds.limit, rounds.peer];
 
     if (options.profileDir !== undefined) {
       // Separate rounds, so that profiling never slows a measured one.
-      for (const [name, pool, server] of [['signal', signalPool, signal], ['limit', limitPool, limit]] as const) {
+      for (const name of NAMES) {
+        const [pool, server] = fleets[name];
         const path = join(options.profileDir, `${name}-broadcast.cpuprofile`);
         await server.profileStart();
         const profiled = await roundOf(pool, server, settings.broadcasts);
@@ -157,22 +169,29 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       rounds: settings.rounds,
       window: settings.window,
       clientWorkersPerFleet: settings.workersPerFleet,
-      trigger: 'stdin line -> delivery.broadcast (signal) / broadcast() (limit); no Redis',
+      trigger: 'stdin line -> delivery.broadcast (signal) / broadcast() (limit) / io.emit (peer); no Redis',
+      peer: 'Socket.IO 4 (socket.io 4.8, default adapter), plaintext; clients: socket.io-client, websocket transport only, one Manager each',
       limitCoalescesWrites: process.env.BENCH_LIMIT_CORK !== '0',
     };
     const rows = [
-      row('deliveries_per_sec', 'deliveries/s', signalRounds.map((r) => r.deliveriesPerSec), limitRounds.map((r) => r.deliveriesPerSec), common),
+      row(
+        'deliveries_per_sec',
+        'deliveries/s',
+        signalRounds.map((r) => r.deliveriesPerSec),
+        limitRounds.map((r) => r.deliveriesPerSec),
+        peerRounds.map((r) => r.deliveriesPerSec),
+        common,
+      ),
     ];
     const signalCpu = defined(signalRounds.map((r) => r.serverCpuUs));
     const limitCpu = defined(limitRounds.map((r) => r.serverCpuUs));
-    if (signalCpu !== undefined && limitCpu !== undefined) {
+    const peerCpu = defined(peerRounds.map((r) => r.serverCpuUs));
+    if (signalCpu !== undefined && limitCpu !== undefined && peerCpu !== undefined) {
+      const fleetCpu = (list: Measured[]): number => significant(median(defined(list.map((r) => r.clientCpuUs)) ?? [Number.NaN]));
       rows.push(
-        row('server_cpu_per_delivery', 'µs CPU/delivery (lower is better)', signalCpu, limitCpu, {
+        row('server_cpu_per_delivery', 'µs CPU/delivery (lower is better)', signalCpu, limitCpu, peerCpu, {
           ...common,
-          clientCpuUsPerDelivery: {
-            signalFleet: significant(median(defined(signalRounds.map((r) => r.clientCpuUs)) ?? [Number.NaN])),
-            limitFleet: significant(median(defined(limitRounds.map((r) => r.clientCpuUs)) ?? [Number.NaN])),
-          },
+          clientCpuUsPerDelivery: { signalFleet: fleetCpu(signalRounds), limitFleet: fleetCpu(limitRounds), peerFleet: fleetCpu(peerRounds) },
         }),
       );
     }
@@ -184,9 +203,17 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
   }
 }
 
-function row(metric: string, unit: string, signalValues: number[], limitValues: number[], params: Record<string, unknown>): ResultRow {
+function row(
+  metric: string,
+  unit: string,
+  signalValues: number[],
+  limitValues: number[],
+  peerValues: number[],
+  params: Record<string, unknown>,
+): ResultRow {
   const signal = median(signalValues);
   const limit = median(limitValues);
+  const peer = median(peerValues);
   // Large figures are whole numbers; small ones (µs) keep three significant digits.
   const shown = (value: number): number => (value >= 1000 ? Math.round(value) : significant(value));
   return {
@@ -194,17 +221,20 @@ function row(metric: string, unit: string, signalValues: number[], limitValues: 
     metric,
     unit,
     signal: shown(signal),
-    peer: null,
+    peer: shown(peer),
     limit: shown(limit),
-    ratioToPeer: null,
+    ratioToPeer: shown(signal) / shown(peer),
     ratioToLimit: shown(signal) / shown(limit),
     params: {
       ...params,
       signalRounds: signalValues.map((value) => significant(value)),
       limitRounds: limitValues.map((value) => significant(value)),
+      peerRounds: peerValues.map((value) => significant(value)),
       pairedRatios: signalValues.map((value, index) => significant(value / limitValues[index]!)),
+      pairedRatiosToPeer: signalValues.map((value, index) => significant(value / peerValues[index]!)),
       signalSpread: mapValues(spread(signalValues), significant),
       limitSpread: mapValues(spread(limitValues), significant),
+      peerSpread: mapValues(spread(peerValues), significant),
     },
   };
 }
