@@ -6,7 +6,8 @@ import { ClientPool, type RoundResult } from '../lib/client-pool.ts';
 import type { ResultRow, Scenario, ScenarioOptions } from '../lib/results.ts';
 import { cpuTimeMs } from '../lib/processes.ts';
 import { startBenchServer, type BenchServer } from '../lib/server-handle.ts';
-import { median, significant, spread } from '../lib/stats.ts';
+import { median, significant } from '../lib/stats.ts';
+import { threeWayRow } from '../lib/three-way-row.ts';
 
 /**
  * Encrypted broadcast to every connected client of one instance: the
@@ -206,37 +207,12 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
 function row(
   metric: string,
   unit: string,
-  signalValues: number[],
-  limitValues: number[],
-  peerValues: number[],
+  signal: number[],
+  limit: number[],
+  peer: number[],
   params: Record<string, unknown>,
 ): ResultRow {
-  const signal = median(signalValues);
-  const limit = median(limitValues);
-  const peer = median(peerValues);
-  // Large figures are whole numbers; small ones (µs) keep three significant digits.
-  const shown = (value: number): number => (value >= 1000 ? Math.round(value) : significant(value));
-  return {
-    scenario: broadcastScenario.name,
-    metric,
-    unit,
-    signal: shown(signal),
-    peer: shown(peer),
-    limit: shown(limit),
-    ratioToPeer: shown(signal) / shown(peer),
-    ratioToLimit: shown(signal) / shown(limit),
-    params: {
-      ...params,
-      signalRounds: signalValues.map((value) => significant(value)),
-      limitRounds: limitValues.map((value) => significant(value)),
-      peerRounds: peerValues.map((value) => significant(value)),
-      pairedRatios: signalValues.map((value, index) => significant(value / limitValues[index]!)),
-      pairedRatiosToPeer: signalValues.map((value, index) => significant(value / peerValues[index]!)),
-      signalSpread: mapValues(spread(signalValues), significant),
-      limitSpread: mapValues(spread(limitValues), significant),
-      peerSpread: mapValues(spread(peerValues), significant),
-    },
-  };
+  return threeWayRow(broadcastScenario.name, metric, unit, { signal, peer, limit }, params);
 }
 
 function defined(values: ReadonlyArray<number | undefined>): number[] | undefined {
@@ -245,8 +221,4 @@ function defined(values: ReadonlyArray<number | undefined>): number[] | undefine
 
 function sum(values: ReadonlyArray<number | undefined>): number | undefined {
   return values.every((value) => value !== undefined) ? (values as number[]).reduce((a, b) => a + b, 0) : undefined;
-}
-
-function mapValues<K extends string>(record: Record<K, number>, map: (value: number) => number): Record<K, number> {
-  return Object.fromEntries(Object.entries<number>(record).map(([key, value]) => [key, map(value)])) as Record<K, number>;
 }
