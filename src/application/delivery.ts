@@ -1,6 +1,7 @@
 import type { BusMessage } from '../domain/bus-payload.ts';
 import { serializeFrame } from '../domain/protocol.ts';
-import type { LiveConnection, LocalConnections } from './local-connections.ts';
+import { FanOut, type FanOutOptions } from './fan-out.ts';
+import type { LocalConnections } from './local-connections.ts';
 import type { Logger } from './ports/logger.port.ts';
 import type { MessageBus } from './ports/message-bus.port.ts';
 import { noopMetrics, type Metrics } from './ports/metrics.port.ts';
@@ -21,21 +22,39 @@ export interface SendOptions {
  * Routes a message to a client, a user, a room or everyone, on this
  * instance directly and on the others through the bus. The frame is
  * serialised once per send; each recipient encrypts it with its own key.
+ *
+ * A send that needs the bus is published before the local fan-out starts,
+ * so the other instances work on it while this one does. Local fan-out goes
+ * through one FanOut queue: large sends are handed out in slices between
+ * which the event loop runs, and every connection sees sends in call order.
  */
 export class Delivery {
+  private readonly fanOut: FanOut;
+
   constructor(
     private readonly connections: LocalConnections,
     private readonly bus: MessageBus,
     private readonly logger: Logger,
     /** Counted once per send, with the number of local connections reached. */
     private readonly metrics: Metrics = noopMetrics,
-  ) {}
+    fanOut: Omit<FanOutOptions, 'onError'> = {},
+  ) {
+    this.fanOut = new FanOut({
+      ...fanOut,
+      onError: (error) => this.logger.error({ err: error }, 'delivery to a connection failed'),
+    });
+  }
+
+  /** Local deliveries accepted but still waiting for their slice. */
+  get pendingDeliveries(): number {
+    return this.fanOut.pending;
+  }
 
   /** A local client is reached without a bus round trip; otherwise its owner delivers. */
   async toClient(clientId: string, event: string, data: unknown): Promise<DeliveryReport> {
     const connection = this.connections.get(clientId);
     if (connection !== undefined) {
-      connection.deliver(serializeFrame(event, data));
+      this.fanOut.one(connection, serializeFrame(event, data));
       this.metrics.delivered('client', 1);
       return { local: 1, published: false };
     }
@@ -43,21 +62,27 @@ export class Delivery {
   }
 
   async toUser(userId: string, event: string, data: unknown): Promise<DeliveryReport> {
-    const local = fanOut(this.connections.ofUser(userId), serializeFrame(event, data), undefined);
+    const text = serializeFrame(event, data);
+    const published = this.publish({ type: 'user', target: userId, event, data });
+    const local = this.fanOut.many(this.connections.ofUser(userId), text);
     this.metrics.delivered('user', local);
-    return { local, published: await this.publish({ type: 'user', target: userId, event, data }) };
+    return { local, published: await published };
   }
 
   async toRoom(room: string, event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
-    const local = fanOut(this.connections.inRoom(room), serializeFrame(event, data), excludeSet(options.exclude));
+    const text = serializeFrame(event, data);
+    const published = this.publish({ type: 'room', target: room, event, data, exclude: options.exclude });
+    const local = this.fanOut.many(this.connections.inRoom(room), text, excludeSet(options.exclude));
     this.metrics.delivered('room', local);
-    return { local, published: await this.publish({ type: 'room', target: room, event, data, exclude: options.exclude }) };
+    return { local, published: await published };
   }
 
   async broadcast(event: string, data: unknown, options: SendOptions = {}): Promise<DeliveryReport> {
-    const local = fanOut(this.connections.all(), serializeFrame(event, data), excludeSet(options.exclude));
+    const text = serializeFrame(event, data);
+    const published = this.publish({ type: 'broadcast', event, data, exclude: options.exclude });
+    const local = this.fanOut.many(this.connections.all(), text, excludeSet(options.exclude));
     this.metrics.delivered('broadcast', local);
-    return { local, published: await this.publish({ type: 'broadcast', event, data, exclude: options.exclude }) };
+    return { local, published: await published };
   }
 
   /** Delivers a message that came from the bus to this instance's clients only. */
@@ -73,23 +98,23 @@ export class Delivery {
       case 'client': {
         const connection = this.connections.get(message.target ?? '');
         if (connection === undefined) return 0;
-        connection.deliver(serializeFrame(message.event, message.data));
+        this.fanOut.one(connection, serializeFrame(message.event, message.data));
         return 1;
       }
       case 'user':
-        return fanOut(this.connections.ofUser(message.target ?? ''), serializeFrame(message.event, message.data), undefined);
+        return this.fanOut.many(this.connections.ofUser(message.target ?? ''), serializeFrame(message.event, message.data));
       case 'room': {
         const target = message.target ?? '';
         // Older instances address a remote client as a room named by its id.
         const direct = this.connections.get(target);
         if (direct !== undefined && exclude?.has(direct.id) !== true) {
-          direct.deliver(serializeFrame(message.event, message.data));
+          this.fanOut.one(direct, serializeFrame(message.event, message.data));
           return 1;
         }
-        return fanOut(this.connections.inRoom(target), serializeFrame(message.event, message.data), exclude);
+        return this.fanOut.many(this.connections.inRoom(target), serializeFrame(message.event, message.data), exclude);
       }
       case 'broadcast':
-        return fanOut(this.connections.all(), serializeFrame(message.event, message.data), exclude);
+        return this.fanOut.many(this.connections.all(), serializeFrame(message.event, message.data), exclude);
     }
   }
 
@@ -114,14 +139,4 @@ type Outgoing = Omit<BusMessage, 'serverId' | 'exclude'> & { exclude?: readonly 
 
 function excludeSet(exclude: readonly string[] | undefined): ReadonlySet<string> | undefined {
   return exclude === undefined || exclude.length === 0 ? undefined : new Set(exclude);
-}
-
-function fanOut(targets: Iterable<LiveConnection>, text: string, exclude: ReadonlySet<string> | undefined): number {
-  let count = 0;
-  for (const connection of targets) {
-    if (exclude !== undefined && exclude.has(connection.id)) continue;
-    connection.deliver(text);
-    count++;
-  }
-  return count;
 }

@@ -1,0 +1,220 @@
+import { describe, expect, it } from 'vitest';
+import { Delivery } from '../../src/application/delivery.ts';
+import { FanOut } from '../../src/application/fan-out.ts';
+import type { LiveConnection } from '../../src/application/local-connections.ts';
+import { LocalConnections } from '../../src/application/local-connections.ts';
+import type { Logger } from '../../src/application/ports/logger.port.ts';
+import { silentLogger } from '../../src/application/ports/logger.port.ts';
+import type { BusMessage, MessageBus } from '../../src/application/ports/message-bus.port.ts';
+
+/** Records what it was handed, in order; a global log shows the interleaving across connections. */
+class Recorder implements LiveConnection {
+  readonly userId: string;
+  readonly connectedAt = 0;
+  readonly lastActivity = 0;
+  readonly encrypted = true;
+  readonly got: string[] = [];
+  failOn: string | null = null;
+  constructor(
+    readonly id: string,
+    private readonly log: string[],
+    userId = 'u',
+  ) {
+    this.userId = userId;
+  }
+  deliver(text: string): void {
+    if (text === this.failOn) throw new Error(`refused ${text}`);
+    this.got.push(text);
+    this.log.push(`${this.id}:${text}`);
+  }
+  terminate(): void {}
+}
+
+/** A scheduler the test steps by hand, so slices are observable one at a time. */
+class ManualScheduler {
+  private tasks: Array<() => void> = [];
+  readonly schedule = (task: () => void): void => {
+    this.tasks.push(task);
+  };
+  get waiting(): number {
+    return this.tasks.length;
+  }
+  runOne(): void {
+    const task = this.tasks.shift();
+    if (task === undefined) throw new Error('nothing scheduled');
+    task();
+  }
+  runAll(): void {
+    while (this.tasks.length > 0) this.runOne();
+  }
+}
+
+function recorders(count: number, log: string[]): Recorder[] {
+  return Array.from({ length: count }, (_, index) => new Recorder(`c${index}`, log));
+}
+
+describe('FanOut', () => {
+  it('hands a send no larger than a slice to every target at once, in the call', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 4, schedule: scheduler.schedule });
+    const targets = recorders(4, log);
+    expect(fanOut.many(new Set(targets), 'm1')).toBe(4);
+    expect(targets.map((target) => target.got)).toEqual([['m1'], ['m1'], ['m1'], ['m1']]);
+    expect(scheduler.waiting).toBe(0);
+    expect(fanOut.pending).toBe(0);
+  });
+
+  it('delivers the first slice of a large send at once and each further slice in its own task', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 3, schedule: scheduler.schedule });
+    const targets = recorders(8, log);
+    expect(fanOut.many(new Set(targets), 'big')).toBe(8);
+    expect(log).toEqual(['c0:big', 'c1:big', 'c2:big']);
+    expect(fanOut.pending).toBe(5);
+    scheduler.runOne();
+    expect(log).toHaveLength(6);
+    expect(scheduler.waiting).toBe(1);
+    scheduler.runOne();
+    expect(log).toHaveLength(8);
+    expect(scheduler.waiting).toBe(0);
+    expect(fanOut.pending).toBe(0);
+    expect(targets.every((target) => target.got.length === 1)).toBe(true);
+  });
+
+  it('queues every later send behind a sliced one, so each connection sees the call order', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 2, schedule: scheduler.schedule });
+    const targets = recorders(5, log);
+    const last = targets[4] as Recorder;
+    fanOut.many(new Set(targets), 'first');
+    // Small sends would go out at once on an idle queue; here they must wait.
+    fanOut.one(last, 'second');
+    fanOut.many(new Set([last, targets[0] as Recorder]), 'third');
+    expect(last.got).toEqual([]);
+    scheduler.runAll();
+    expect(last.got).toEqual(['first', 'second', 'third']);
+    expect((targets[0] as Recorder).got).toEqual(['first', 'third']);
+    for (const target of targets.slice(1, 4)) expect(target.got).toEqual(['first']);
+  });
+
+  it('crosses send boundaries within one slice and leaves nothing queued at the end', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 4, schedule: scheduler.schedule });
+    const targets = recorders(6, log);
+    fanOut.many(new Set(targets), 'a'); // 4 now, 2 left
+    fanOut.many(new Set(targets.slice(0, 3)), 'b'); // queued
+    scheduler.runOne(); // the 2 left of a, then 2 of b
+    expect(log.slice(4)).toEqual(['c4:a', 'c5:a', 'c0:b', 'c1:b']);
+    scheduler.runAll();
+    expect(log).toHaveLength(9);
+    expect(fanOut.pending).toBe(0);
+    // An idle queue is back to immediate delivery.
+    fanOut.one(targets[0] as Recorder, 'c');
+    expect(log.at(-1)).toBe('c0:c');
+  });
+
+  it('skips excluded connections and counts only the others', () => {
+    const log: string[] = [];
+    const fanOut = new FanOut({ sliceSize: 100 });
+    const targets = recorders(5, log);
+    expect(fanOut.many(new Set(targets), 'x', new Set(['c1', 'c3']))).toBe(3);
+    expect(log).toEqual(['c0:x', 'c2:x', 'c4:x']);
+    expect(fanOut.many(new Set([targets[1] as Recorder]), 'y', new Set(['c1']))).toBe(0);
+  });
+
+  it('reports a connection whose delivery throws and still delivers to the rest, later slices included', () => {
+    const log: string[] = [];
+    const errors: unknown[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 2, schedule: scheduler.schedule, onError: (error) => errors.push(error) });
+    const targets = recorders(5, log);
+    (targets[1] as Recorder).failOn = 'm';
+    (targets[3] as Recorder).failOn = 'm';
+    fanOut.many(new Set(targets), 'm');
+    scheduler.runAll();
+    expect(log).toEqual(['c0:m', 'c2:m', 'c4:m']);
+    expect(errors.map((error) => (error as Error).message)).toEqual(['refused m', 'refused m']);
+    expect(fanOut.pending).toBe(0);
+  });
+
+  it('lets the event loop run between slices with the default scheduler', async () => {
+    const log: string[] = [];
+    const fanOut = new FanOut({ sliceSize: 10 });
+    const targets = recorders(35, log);
+    let deliveredWhenTimerRan = -1;
+    const timerRan = new Promise<void>((resolve) =>
+      setImmediate(() => {
+        deliveredWhenTimerRan = log.length;
+        resolve();
+      }),
+    );
+    fanOut.many(new Set(targets), 'm');
+    await timerRan;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(deliveredWhenTimerRan).toBeGreaterThanOrEqual(10);
+    expect(deliveredWhenTimerRan).toBeLessThan(35);
+    expect(log).toHaveLength(35);
+  });
+
+  it('refuses a slice size that is not a positive integer', () => {
+    expect(() => new FanOut({ sliceSize: 0 })).toThrow(/sliceSize/);
+    expect(() => new FanOut({ sliceSize: 1.5 })).toThrow(/sliceSize/);
+  });
+});
+
+/** Notes how many local deliveries had happened when each message reached the bus. */
+class ObservingBus implements MessageBus {
+  readonly serverId = 'a';
+  readonly published: Array<{ message: BusMessage; localDeliveriesBefore: number }> = [];
+  constructor(private readonly log: string[]) {}
+  async publish(message: BusMessage): Promise<void> {
+    this.published.push({ message, localDeliveriesBefore: this.log.length });
+  }
+  async subscribe(): Promise<void> {}
+}
+
+describe('Delivery through the fan-out', () => {
+  function setup(sliceSize: number) {
+    const log: string[] = [];
+    const connections = new LocalConnections();
+    const members = recorders(6, log);
+    for (const member of members) {
+      connections.add(member);
+      connections.join(member, 'room-1');
+    }
+    const bus = new ObservingBus(log);
+    const scheduler = new ManualScheduler();
+    const logger: Logger = silentLogger;
+    const delivery = new Delivery(connections, bus, logger, undefined, { sliceSize, schedule: scheduler.schedule });
+    return { log, members, bus, scheduler, delivery };
+  }
+
+  it('publishes room, user and broadcast sends to the bus before the local fan-out starts', async () => {
+    const { bus, delivery } = setup(100);
+    await delivery.toRoom('room-1', 'e', { n: 1 });
+    await delivery.broadcast('e', { n: 2 });
+    await delivery.toUser('u', 'e', { n: 3 });
+    expect(bus.published.map((entry) => [entry.message.type, entry.localDeliveriesBefore])).toEqual([
+      ['room', 0],
+      ['broadcast', 6],
+      ['user', 12],
+    ]);
+  });
+
+  it('reports every local target of a sliced send at once, and a direct message waits behind it', async () => {
+    const { members, scheduler, delivery, log } = setup(4);
+    const report = await delivery.broadcast('news', { n: 1 });
+    expect(report).toEqual({ local: 6, published: true });
+    expect(delivery.pendingDeliveries).toBe(2);
+    const direct = await delivery.toClient('c5', 'dm', { n: 2 });
+    expect(direct).toEqual({ local: 1, published: false });
+    expect((members[5] as Recorder).got).toEqual([]);
+    scheduler.runAll();
+    expect((members[5] as Recorder).got.map((text) => JSON.parse(text).event)).toEqual(['news', 'dm']);
+    expect(log).toHaveLength(7);
+  });
+});
