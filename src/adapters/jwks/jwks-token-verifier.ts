@@ -1,8 +1,16 @@
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify } from 'jose';
-import type { CryptoKey, JSONWebKeySet, JWTPayload, JWTVerifyGetKey, JWTVerifyOptions } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, errors, UnsecuredJWT } from 'jose';
+import type {
+  CompactJWSHeaderParameters,
+  CryptoKey,
+  FlattenedJWSInput,
+  JSONWebKeySet,
+  JWTClaimVerificationOptions,
+  JWTPayload,
+} from 'jose';
 import type { TokenVerifier } from '../../application/ports/token-verifier.port.ts';
 import { identityFromClaims } from '../../domain/claims.ts';
 import type { Identity } from '../../domain/identity.ts';
+import { verifyJwsSignature } from './jws-signature.ts';
 import {
   KeySetUnavailableError,
   SignalError,
@@ -72,7 +80,24 @@ export interface JwksTokenVerifierOptions {
 }
 
 /** The part of jose's local and remote key sets that verification uses. */
-type KeySet = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVerifyGetKey>[1]) => Promise<CryptoKey>;
+type KeySet = (header: CompactJWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/** A compact JWS split and its header checked; nothing in it is trusted yet. */
+interface CompactJws {
+  header: CompactJWSHeaderParameters;
+  alg: string;
+  /** The three segments as they came; `protected.payload` is what the signature covers. */
+  protected: string;
+  payload: string;
+  signature: string;
+  signingInput: string;
+}
+
+/** Three base64url segments; the signature may be empty (alg `none`, refused later as an algorithm). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+/** base64url('{"alg":"none"}'): the header of the unsecured JWT handed to jose for claim validation. */
+const UNSECURED_HEADER = 'eyJhbGciOiJub25lIn0';
 
 /**
  * Beyond jose's own fetch timeout, a remote key resolution gets this much
@@ -81,10 +106,17 @@ type KeySet = (header: Parameters<JWTVerifyGetKey>[0], token: Parameters<JWTVeri
  */
 const DEADLINE_SLACK_MS = 250;
 
+/**
+ * jose fetches, caches and selects keys; the signature itself is checked
+ * with a synchronous `crypto.verify`, which costs a fraction of WebCrypto's
+ * asynchronous verify on the connection-admission path, and the claims are
+ * then validated by jose's own rules.
+ */
 export class JwksTokenVerifier implements TokenVerifier {
   private readonly keySet: KeySet;
   private readonly remote: boolean;
-  private readonly verifyOptions: JWTVerifyOptions;
+  private readonly algorithms: ReadonlySet<string>;
+  private readonly claimOptions: JWTClaimVerificationOptions;
   private readonly timeoutMs: number;
   private readonly maxTokenLength: number;
 
@@ -114,9 +146,10 @@ export class JwksTokenVerifier implements TokenVerifier {
       this.remote = false;
     }
 
-    this.verifyOptions = { algorithms: [...options.algorithms], clockTolerance };
-    if (options.issuer !== undefined) this.verifyOptions.issuer = options.issuer;
-    if (options.audience !== undefined) this.verifyOptions.audience = options.audience;
+    this.algorithms = new Set(options.algorithms);
+    this.claimOptions = { clockTolerance };
+    if (options.issuer !== undefined) this.claimOptions.issuer = options.issuer;
+    if (options.audience !== undefined) this.claimOptions.audience = options.audience;
   }
 
   async verify(token: string): Promise<Identity> {
@@ -135,21 +168,57 @@ export class JwksTokenVerifier implements TokenVerifier {
   }
 
   private async verifySignatureAndClaims(token: string): Promise<JWTPayload> {
+    const jws = this.parse(token);
+    let verified = false;
     try {
-      return (await jwtVerify(token, this.resolveKey, this.verifyOptions)).payload;
+      const key = await this.resolveKey(jws);
+      verified = verifyJwsSignature(jws.alg, key, jws.signingInput, jws.signature);
     } catch (err) {
       if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
       // Several keys fit (a token without `kid`, or a kid reused during a key
       // rotation): the token is good if any one of them verifies it.
       for await (const key of err) {
-        try {
-          return (await jwtVerify(token, key, this.verifyOptions)).payload;
-        } catch (inner) {
-          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        if (verifyJwsSignature(jws.alg, key, jws.signingInput, jws.signature)) {
+          verified = true;
+          break;
         }
       }
-      throw new TokenInvalidError('signature verification failed');
     }
+    if (!verified) throw new TokenInvalidError('signature verification failed');
+    // Only now, with the signature checked over exactly this payload segment,
+    // does jose read the claims: the same segment behind an `alg: none`
+    // header, validated by jose's rules for exp, nbf, iss and aud.
+    return UnsecuredJWT.decode(`${UNSECURED_HEADER}.${jws.payload}.`, this.claimOptions).payload;
+  }
+
+  /**
+   * The strict split. Extensions are refused outright: no `crit` (jose
+   * would refuse every one but `b64`) and no `b64`, whose unencoded payload
+   * a JWT may not use. `jku`, `x5u` and an embedded `jwk` are never looked
+   * at: keys come from the configured key set only.
+   */
+  private parse(token: string): CompactJws {
+    if (!COMPACT_JWS.test(token)) throw new TokenInvalidError('malformed token');
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    const header = decodeHeader(token.slice(0, first));
+    if (Object.hasOwn(header, 'crit')) {
+      const crit = header.crit;
+      const wellFormed = Array.isArray(crit) && crit.length > 0 && crit.every((name) => typeof name === 'string' && name !== '');
+      throw new TokenInvalidError(wellFormed ? 'unsupported token' : 'malformed token');
+    }
+    if (Object.hasOwn(header, 'b64')) throw new TokenInvalidError('unsupported token');
+    const { alg } = header;
+    if (typeof alg !== 'string' || alg === '') throw new TokenInvalidError('malformed token');
+    if (!this.algorithms.has(alg)) throw new TokenAlgorithmError();
+    return {
+      header: header as CompactJWSHeaderParameters,
+      alg,
+      protected: token.slice(0, first),
+      payload: token.slice(first + 1, second),
+      signature: token.slice(second + 1),
+      signingInput: token.slice(0, second),
+    };
   }
 
   /**
@@ -157,14 +226,35 @@ export class JwksTokenVerifier implements TokenVerifier {
    * classified here, while it is still known that they came from the key set
    * and not from the token.
    */
-  private readonly resolveKey: JWTVerifyGetKey = async (header, token) => {
+  private async resolveKey(jws: CompactJws): Promise<CryptoKey> {
+    const input: FlattenedJWSInput = { protected: jws.protected, payload: jws.payload, signature: jws.signature };
     try {
-      const pending = this.keySet(header, token);
+      const pending = this.keySet(jws.header, input);
       return this.remote ? await withDeadline(pending, this.timeoutMs + DEADLINE_SLACK_MS) : await pending;
     } catch (err) {
       throw keySetError(err);
     }
-  };
+  }
+}
+
+function decodeHeader(segment: string): Record<string, unknown> {
+  const bytes = Buffer.from(segment, 'base64url');
+  // Buffer accepts non-canonical spellings (stray trailing bits); one spelling per header.
+  if (bytes.toString('base64url') !== segment) throw new TokenInvalidError('malformed token');
+  let header: unknown;
+  try {
+    header = JSON.parse(UTF8.decode(bytes));
+  } catch {
+    throw new TokenInvalidError('malformed token');
+  }
+  if (!isPlainObject(header)) throw new TokenInvalidError('malformed token');
+  return header;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
 }
 
 function keySetError(err: unknown): unknown {
@@ -193,8 +283,6 @@ function toDomainError(err: unknown): SignalError {
     if (err.claim === 'nbf' && err.reason === 'check_failed') return new TokenExpiredError('token not yet valid');
     return new TokenInvalidError(`unexpected "${err.claim}" claim`);
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return new TokenAlgorithmError();
-  if (err instanceof errors.JWSSignatureVerificationFailed) return new TokenInvalidError('signature verification failed');
   if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return new TokenInvalidError('malformed token');
   if (err instanceof errors.JOSENotSupported) return new TokenInvalidError('unsupported token');
   return new TokenInvalidError('token verification failed');
