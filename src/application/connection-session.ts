@@ -8,8 +8,8 @@ import {
   type MachineSettings,
   type TimerName,
 } from '../domain/connection-machine.ts';
-import { acceptHandshake, decodePublicKey, openPayload, sealFrame } from '../domain/crypto-session.ts';
-import { SignalError } from '../domain/errors.ts';
+import { acceptClientPoint, decodePublicKeyEncoding, isOnCurve, openPayload, sealFrame } from '../domain/crypto-session.ts';
+import { InvalidPublicKeyError, SignalError } from '../domain/errors.ts';
 import { CloseCodes, DEFAULT_ROOMS, ErrorMessages, Events, parseFrame, serializeFrame, type CloseCode, type Frame } from '../domain/protocol.ts';
 import { evaluateRoom, roomsFromFrame, type RoomRules } from '../domain/room-policy.ts';
 import type { LiveConnection, LocalConnections } from './local-connections.ts';
@@ -72,8 +72,10 @@ export class ConnectionSession implements LiveConnection {
   private state: ConnectionState;
   private key: Buffer | null = null;
   private handshake: { serverPublicKey: string; salt: string } | null = null;
-  private readonly timers: Partial<Record<TimerName, Cancel>> = {};
-  private queue: Promise<void> = Promise.resolve();
+  /** One slot per timer, never deleted, so the record keeps one shape for every connection. */
+  private readonly timers: Record<TimerName, Cancel | undefined> = { auth: undefined, handshake: undefined, heartbeat: undefined, expiry: undefined };
+  /** The tail of this connection's application frames; null until the first one. */
+  private queue: Promise<void> | null = null;
   private readonly metrics: Metrics;
   /** The handshake's outcome is counted once, by whichever step decides it first. */
   private handshakeCounted = false;
@@ -140,7 +142,7 @@ export class ConnectionSession implements LiveConnection {
     // A close the session sent itself was counted when it was sent.
     if (this.state.phase !== 'CLOSED') this.metrics.closed(code, 'client');
     this.apply({ type: 'closed' });
-    for (const name of Object.keys(this.timers) as TimerName[]) this.disarm(name);
+    for (const name in this.timers) this.disarm(name as TimerName);
     this.key = null;
     this.handshake = null;
     if (wasConnected || this.connectedAt > 0) {
@@ -195,7 +197,7 @@ export class ConnectionSession implements LiveConnection {
         case 'arm':
           this.disarm(effect.timer);
           this.timers[effect.timer] = this.deps.clock.schedule(effect.at, () => {
-            delete this.timers[effect.timer];
+            this.timers[effect.timer] = undefined;
             this.apply({ type: 'timer', timer: effect.timer });
           });
           break;
@@ -219,20 +221,21 @@ export class ConnectionSession implements LiveConnection {
     const cancel = this.timers[timer];
     if (cancel !== undefined) {
       cancel();
-      delete this.timers[timer];
+      this.timers[timer] = undefined;
     }
   }
 
   private async authenticate(token: string, clientPublicKey: unknown): Promise<void> {
     const offered = clientPublicKey !== undefined && clientPublicKey !== null && clientPublicKey !== '';
+    let clientPoint: Buffer | undefined;
     if (offered) {
-      // Checked before the token so that garbage costs no key-set lookup.
+      // The encoding is checked before the token so that garbage costs no
+      // key-set lookup. Whether the point is on the curve is left to the key
+      // agreement below, which checks it anyway.
       try {
-        decodePublicKey(clientPublicKey);
+        clientPoint = decodePublicKeyEncoding(clientPublicKey);
       } catch (error) {
-        this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: invalid client public key');
-        this.countHandshake('invalid_public_key');
-        this.apply({ type: 'auth-failed', stage: 'key' });
+        this.rejectPublicKey(error);
         return;
       }
     }
@@ -240,19 +243,36 @@ export class ConnectionSession implements LiveConnection {
     try {
       identity = await this.deps.verifier.verify(token);
     } catch (error) {
+      // A bad key outranks a bad token, as if the curve had been checked first.
+      if (clientPoint !== undefined && !isOnCurve(clientPoint)) {
+        this.rejectPublicKey(new InvalidPublicKeyError());
+        return;
+      }
       this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: token not accepted');
       this.countHandshake(TOKEN_OUTCOMES[codeOf(error)] ?? 'token_rejected');
       this.apply({ type: 'auth-failed', stage: 'token' });
       return;
     }
     if (this.state.phase === 'CLOSED') return;
-    if (offered) {
-      const result = acceptHandshake(clientPublicKey, this.deps.settings.ecdhInfo);
+    if (clientPoint !== undefined) {
+      let result;
+      try {
+        result = acceptClientPoint(clientPoint, this.deps.settings.ecdhInfo);
+      } catch (error) {
+        this.rejectPublicKey(error);
+        return;
+      }
       this.key = result.key;
       this.handshake = { serverPublicKey: result.serverPublicKey, salt: result.salt };
     }
     this.userId = identity.userId;
     this.apply({ type: 'auth-succeeded', encrypted: offered, expiresAt: identity.expiresAt });
+  }
+
+  private rejectPublicKey(error: unknown): void {
+    this.deps.logger.warn({ clientId: this.id, code: codeOf(error) }, 'handshake rejected: invalid client public key');
+    this.countHandshake('invalid_public_key');
+    this.apply({ type: 'auth-failed', stage: 'key' });
   }
 
   private onConnected(): void {
@@ -276,7 +296,7 @@ export class ConnectionSession implements LiveConnection {
 
   /** Application frames of one connection are handled in arrival order. */
   private enqueue(frame: Frame): void {
-    this.queue = this.queue
+    this.queue = (this.queue ?? Promise.resolve())
       .then(() => this.dispatch(frame))
       .catch((error: unknown) => {
         this.deps.logger.error({ clientId: this.id, event: frame.event, code: codeOf(error) }, 'frame handling failed');

@@ -1,9 +1,12 @@
 import { createCipheriv, createECDH, hkdfSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
+  acceptClientPoint,
   acceptHandshake,
   decodePublicKey,
+  decodePublicKeyEncoding,
   DEFAULT_ECDH_INFO,
+  isOnCurve,
   IV_BYTES,
   KEY_BYTES,
   openPayload,
@@ -247,6 +250,67 @@ describe('decodePublicKey', () => {
 
   it.each(malformedPublicKeys())('acceptHandshake refuses %s too', (_label, value) => {
     expect(() => acceptHandshake(value, DEFAULT_ECDH_INFO)).toThrow(InvalidPublicKeyError);
+  });
+});
+
+describe('decodePublicKeyEncoding and acceptClientPoint: one decode, the curve checked by the key agreement', () => {
+  it('decodes the encoding only: an off-curve point passes, and is on no curve by isOnCurve', () => {
+    const sample = offCurveSample();
+    expect(decodePublicKeyEncoding(sample.toString('base64')).equals(sample)).toBe(true);
+    expect(isOnCurve(sample)).toBe(false);
+    const client = createECDH('prime256v1');
+    client.generateKeys();
+    expect(isOnCurve(client.getPublicKey())).toBe(true);
+  });
+
+  it.each(malformedPublicKeys().filter(([label]) => label !== 'a 0x04 point not on the curve'))(
+    'decodePublicKeyEncoding rejects %s',
+    (_label, value) => {
+      expect(() => decodePublicKeyEncoding(value)).toThrow(InvalidPublicKeyError);
+    },
+  );
+
+  it('acceptClientPoint refuses a point off the curve, the point at infinity and other encodings', () => {
+    const client = createECDH('prime256v1');
+    client.generateKeys();
+    for (const point of [
+      offCurveSample(),
+      Buffer.from([0x00]),
+      Buffer.concat([Buffer.from([0x04]), Buffer.alloc(64)]),
+      client.getPublicKey(null, 'compressed'),
+      client.getPublicKey(null, 'hybrid'),
+      client.getPublicKey().subarray(0, 64),
+    ]) {
+      expect(() => acceptClientPoint(point, DEFAULT_ECDH_INFO)).toThrow(InvalidPublicKeyError);
+    }
+  });
+
+  it('agrees with acceptHandshake on the known-answer vectors', () => {
+    for (const vector of cryptoVectors) {
+      const fixed = { serverPrivateKey: hex(vector.serverPrivateScalarHex), salt: b64(vector.saltBase64) };
+      const result = acceptClientPoint(decodePublicKeyEncoding(vector.clientPublicKeyBase64), vector.info, fixed);
+      expect(result.key.toString('hex')).toBe(vector.keyHex);
+      expect(result.serverPublicKey).toBe(vector.serverPublicKeyBase64);
+    }
+  });
+
+  it('draws a fresh key pair after a refused point and after a known-answer run, never reusing a disclosed one', () => {
+    const client = createECDH('prime256v1');
+    client.generateKeys();
+    const point = client.getPublicKey();
+    const seen = new Set<string>();
+    for (let round = 0; round < 5; round++) {
+      expect(() => acceptClientPoint(offCurveSample(), DEFAULT_ECDH_INFO)).toThrow(InvalidPublicKeyError);
+      const vector = cryptoVectors[0];
+      if (vector === undefined) throw new Error('no vectors');
+      acceptClientPoint(point, vector.info, { serverPrivateKey: hex(vector.serverPrivateScalarHex) });
+      const result = acceptClientPoint(point, DEFAULT_ECDH_INFO);
+      expect(seen.has(result.serverPublicKey)).toBe(false);
+      seen.add(result.serverPublicKey);
+      // The key the client derives from what it was sent is the server's key.
+      const shared = client.computeSecret(b64(result.serverPublicKey));
+      expect(referenceHkdfSha256(shared, b64(result.salt), Buffer.from(DEFAULT_ECDH_INFO), 32).equals(result.key)).toBe(true);
+    }
   });
 });
 

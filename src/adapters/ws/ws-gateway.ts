@@ -37,6 +37,8 @@ export interface GatewayOptions {
  */
 class EdgeSocket extends WebSocket implements Transport {
   session: SocketSession | null = null;
+  /** The gateway's set of open sockets, which this one leaves when it closes. */
+  openSockets: Set<EdgeSocket> | null = null;
   corked = false;
 
   /**
@@ -86,6 +88,9 @@ export class WsGateway {
   private readonly sockets = new Set<EdgeSocket>();
   private pingTimer: NodeJS.Timeout | null = null;
   private accepting = true;
+  /** Made once per gateway: a connection costs no closures of its own (see also onMessage, onClose). */
+  private readonly onSocketError = (error: Error): void => this.logger.debug({ code: (error as { code?: string }).code }, 'socket error');
+  private readonly acceptSocket = (ws: WebSocket): void => this.onSocket(ws as EdgeSocket);
 
   constructor(
     private readonly options: GatewayOptions,
@@ -113,7 +118,7 @@ export class WsGateway {
   }
 
   private onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -135,22 +140,18 @@ export class WsGateway {
       this.metrics.upgradeRefused('capacity');
       return reject(socket, 503, 'Service Unavailable');
     }
-    this.wss.handleUpgrade(request, socket, head, (ws) => this.onSocket(ws as EdgeSocket));
+    this.wss.handleUpgrade(request, socket, head, this.acceptSocket);
   }
 
   private onSocket(ws: EdgeSocket): void {
     this.sockets.add(ws);
+    ws.openSockets = this.sockets;
     this.metrics.connectionOpened();
-    const session = this.createSession(randomUUID(), ws);
-    ws.session = session;
+    ws.session = this.createSession(randomUUID(), ws);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
-    ws.on('error', (error: Error) => this.logger.debug({ code: (error as { code?: string }).code }, 'socket error'));
-    ws.on('close', (code: number) => {
-      this.sockets.delete(ws);
-      session.socketClosed(code);
-      ws.session = null;
-    });
+    ws.on('error', this.onSocketError);
+    ws.on('close', onClose);
   }
 
   private pingAll(): void {
@@ -185,6 +186,18 @@ function onMessage(this: WebSocket, data: RawData): void {
 
 function onPong(this: WebSocket): void {
   (this as EdgeSocket).session?.pong();
+}
+
+function onClose(this: WebSocket, code: number): void {
+  const ws = this as EdgeSocket;
+  ws.openSockets?.delete(ws);
+  ws.openSockets = null;
+  ws.session?.socketClosed(code);
+  ws.session = null;
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function reject(socket: Duplex, status: number, text: string): void {
