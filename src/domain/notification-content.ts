@@ -65,11 +65,31 @@ function formatAmount(amount: unknown, currency: unknown): string | null {
     if (typeof currency !== 'string' || !CURRENCY_CODE.test(currency)) return null;
     code = currency.toUpperCase();
   }
-  try {
-    return new Intl.NumberFormat('vi-VN', { style: 'currency', currency: code }).format(value);
-  } catch {
-    return null;
+  const format = currencyFormat(code);
+  return format === null ? null : format.format(value);
+}
+
+/**
+ * One formatter per currency code, made on first use: constructing an
+ * Intl.NumberFormat costs far more than formatting with one. A code Intl
+ * refuses is remembered as null. Publishers send a handful of codes; the
+ * cap keeps a stream of made-up ones from growing the cache (past it, a
+ * formatter is made per call, as before).
+ */
+const currencyFormats = new Map<string, Intl.NumberFormat | null>();
+const MAX_CACHED_CURRENCIES = 64;
+
+function currencyFormat(code: string): Intl.NumberFormat | null {
+  let format = currencyFormats.get(code);
+  if (format === undefined) {
+    try {
+      format = new Intl.NumberFormat('vi-VN', { style: 'currency', currency: code });
+    } catch {
+      format = null;
+    }
+    if (currencyFormats.size < MAX_CACHED_CURRENCIES) currencyFormats.set(code, format);
   }
+  return format;
 }
 
 function generic(event: ActivityEvent): { title: string; content: string } {

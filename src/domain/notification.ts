@@ -38,6 +38,15 @@ export interface NotificationView {
 }
 
 export function toView(notification: Notification): NotificationView {
+  return toViewCreatedAt(notification, notification.createdAt.toISOString());
+}
+
+/**
+ * toView with `createdAt` already formatted (`createdAt.toISOString()`): the
+ * notifications of one event share their creation time, and formatting a
+ * date costs more than building the rest of the view.
+ */
+export function toViewCreatedAt(notification: Notification, createdAt: string): NotificationView {
   return {
     id: notification.id,
     recipientId: notification.recipientId,
@@ -49,7 +58,7 @@ export function toView(notification: Notification): NotificationView {
     metadata: notification.metadata,
     isRead: notification.isRead,
     readAt: notification.readAt === null ? null : notification.readAt.toISOString(),
-    createdAt: notification.createdAt.toISOString(),
+    createdAt,
   };
 }
 

@@ -114,6 +114,32 @@ export function notificationStoreContract(name: string, makeHarness: () => Promi
         expect(created.map((notification) => notification.id)).toEqual(rows.map((r) => r.id));
       });
 
+      it('stores each row with its own event content when one batch mixes events and shares objects between rows', async () => {
+        // The pipeline's rows of one event share their strings and metadata
+        // object; an adapter may send those once, but never mix them up.
+        const shared = { orderCode: 'SO-1', amount: 1, nested: { currency: 'VND' } };
+        const one = { eventId: event('mix-1'), title: 'one', content: 'first **one**', html: '<p>first</p>', metadata: shared };
+        const two = { eventId: event('mix-2'), actorId: user('other-actor'), type: 'ORDER_SHIPPED', title: 'two', content: 'second', html: '<p>second</p>', metadata: { orderCode: 'SO-2' } };
+        const rows = [
+          row({ recipientId: user('a'), ...one }, 1),
+          row({ recipientId: user('b'), ...one }, 1),
+          row({ recipientId: user('a'), ...two }, 2),
+          row({ recipientId: user('c'), ...one }, 1),
+          row({ recipientId: user('b'), ...one, metadata: { ...shared } }, 1),
+          row({ recipientId: user('b'), ...two }, 3),
+        ];
+        const created = await store.insertMany(rows);
+
+        // The fifth row repeats (mix-1, b): the first one is kept.
+        const expected = rows.filter((_, index) => index !== 4).map((written) => ({ ...written, isRead: false, readAt: null }));
+        expect(created).toEqual(expected);
+        for (const recipient of ['a', 'b', 'c']) {
+          const listed = await store.list(user(recipient), { limit: 10, offset: 0 });
+          const mine = expected.filter((written) => written.recipientId === user(recipient)).sort((x, y) => y.createdAt.getTime() - x.createdAt.getTime());
+          expect(listed.items).toEqual(mine);
+        }
+      });
+
       it('rejects a batch that reuses an id for a new key, and writes none of it', async () => {
         const existing = row({ recipientId: user('a') });
         await store.insertMany([existing]);

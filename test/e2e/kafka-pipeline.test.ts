@@ -196,8 +196,17 @@ describe('the Kafka pipeline, end to end, on a fake broker', () => {
 
     const total = 80;
     const eventIds = Array.from({ length: total }, (_, index) => `ev-crash-${index}`);
-    const [base] = await send(topic, eventIds.map((eventId) => ({ value: merchantEvent(eventId, 'm-crash') })));
+    // A stream, a few events at a time: the process goes through many
+    // batches (the events it fetched together are stored together and
+    // committed after), so there are many moments to freeze it in.
+    const [base] = await send(topic, eventIds.slice(0, 4).map((eventId) => ({ value: merchantEvent(eventId, 'm-crash') })));
     expect(base).toBe('0');
+    const streaming = (async () => {
+      for (let index = 4; index < total; index += 2) {
+        await send(topic, eventIds.slice(index, index + 2).map((eventId) => ({ value: merchantEvent(eventId, 'm-crash') })));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
     const committed = (): number => Number(broker.committedOffset(groupId, topic, 0) ?? '0');
     /** Rows exist for an event at or past the committed offset: processed, not yet acknowledged. */
     const uncommittedWithRows = async (): Promise<string[]> => {
@@ -219,6 +228,7 @@ describe('the Kafka pipeline, end to end, on a fake broker', () => {
     const deadMembers = broker.groupMembers(groupId);
     expect(deadMembers).toHaveLength(1);
     first.child.kill('SIGKILL');
+    await streaming;
     expect((await first.exited).signal).toBe('SIGKILL');
     await settle(100); // whatever the process wrote before it died reaches the broker
     const committedAtKill = committed();
@@ -248,6 +258,12 @@ describe('the Kafka pipeline, end to end, on a fake broker', () => {
     // The second process started exactly at the committed offset and took the
     // half-done events again, creating none of their rows a second time.
     expect(second.outcomes('processed')[0]).toBe(String(committedAtKill));
+    // The last batch's lines may still be on their way through the pipe when its commit is seen.
+    const alreadyStored = (): Array<Record<string, unknown>> => second.logsWith('event already stored: nothing new to push');
+    await pollUntil(() => pending.every((eventId) => alreadyStored().some((line) => line.eventId === eventId)), {
+      timeoutMs: 5_000,
+      description: 'an "already stored" line for each redelivered event',
+    });
     for (const eventId of pending) {
       expect(rows.filter((row) => row.eventId === eventId).every((row) => snowflakeNode(row.id) === first.nodeId)).toBe(true);
       expect(second.logsWith('event already stored: nothing new to push').some((line) => line.eventId === eventId)).toBe(true);

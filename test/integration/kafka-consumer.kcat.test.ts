@@ -135,7 +135,7 @@ describe.skipIf(!kcatInstalled)(title, () => {
 
   const messageLines = (lines: LogLine[], outcome: string): LogLine[] => lines.filter((line) => line.fields.outcome === outcome);
 
-  it('processes messages of a partition in order and commits each one', async () => {
+  it('processes messages of a partition in order and commits them', async () => {
     const { topic, groupId } = names();
     const lines: LogLine[] = [];
     const handler = new ScriptedHandler(new Map());
@@ -275,8 +275,12 @@ describe.skipIf(!kcatInstalled)(title, () => {
     for (const entry of seen.slice(1)) {
       expect(entry.health).toEqual({ name: 'kafka', ready: false, detail: 'processing failing: ERR_DB_UNAVAILABLE' });
     }
-    // While it failed, the group's offset stayed on the failing message.
-    expect(seen.map((entry) => entry.committed)).toEqual([String(base + 1n), String(base + 1n), String(base + 1n)]);
+    // Never past the failing message. Its first attempt comes straight after
+    // 'warm-up' in the same batch, before that batch's commit (the group's
+    // offset is still the pinned start, or already 'flaky'); before each
+    // retry the processed prefix is committed, so the offset sits on it.
+    expect([String(base), String(base + 1n)]).toContain(seen[0]?.committed);
+    expect(seen.slice(1).map((entry) => entry.committed)).toEqual([String(base + 1n), String(base + 1n)]);
     expect(handler.rows.size).toBe(3);
     expect(subject.stats()).toMatchObject({ processed: 3, failures: 2 });
     expect(messageLines(lines, 'processed').filter((line) => line.fields.offset === String(base + 1n))).toHaveLength(1);

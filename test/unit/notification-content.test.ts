@@ -56,6 +56,22 @@ describe('PAYMENT_SUCCESS content', () => {
     }
   });
 
+  it('formats every amount in its own currency however many currencies came before (formatters are reused, their cache is bounded)', () => {
+    // Many distinct well-formed codes: past the cache's bound formatters are made per call.
+    const letters = 'ABCDEFGHIJ';
+    const codes = [...letters].flatMap((a) => [...letters].map((b) => `X${a}${b}`));
+    const fresh = (amount: number, code: string): string => new Intl.NumberFormat('vi-VN', { style: 'currency', currency: code }).format(amount);
+    for (const [index, code] of codes.entries()) {
+      expect(buildContent(payment({ orderCode: 'A', amount: index, currency: code })).content).toContain(`**${fresh(index, code)}**`);
+    }
+    for (let round = 0; round < 2; round++) {
+      expect(buildContent(payment({ orderCode: 'A', amount: 12.5, currency: 'usd' })).content).toContain(`**12,50${NBSP}US$**`);
+      expect(buildContent(payment({ orderCode: 'A', amount: 250000 })).content).toContain(`**250.000${NBSP}₫**`);
+      expect(buildContent(payment({ orderCode: 'A', amount: 7, currency: 'XJJ' })).content).toContain(`**7,00${NBSP}XJJ**`);
+      expect(buildContent(payment({ orderCode: 'A', amount: 7, currency: 'XAF' })).content).toContain(`**${fresh(7, 'XAF')}**`);
+    }
+  });
+
   it('shows the amount without an order code and the order code without an amount', () => {
     expect(buildContent(payment({ amount: 0 })).content).toBe(`Đơn hàng của bạn đã được thanh toán thành công. Số tiền: **0${NBSP}₫**.`);
     expect(buildContent(payment({ orderCode: 'SO-9' })).content).toBe('Đơn hàng **SO-9** đã được thanh toán thành công.');

@@ -1,5 +1,6 @@
 import kafkajs from 'kafkajs';
-import type { Consumer, EachMessagePayload, IHeaders, KafkaMessage, LogEntry, Producer, SASLOptions } from 'kafkajs';
+import type { Consumer, EachBatchPayload, IHeaders, KafkaMessage, LogEntry, Producer, SASLOptions } from 'kafkajs';
+import { handlesBatches, type ActivityBatchHandler } from '../../application/ports/activity-batch-handler.port.ts';
 import type { ActivityHandler, HandleResult, MessageMeta } from '../../application/ports/activity-handler.port.ts';
 import type { Closeable, DependencyHealth, HealthReporter } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
@@ -30,6 +31,20 @@ export interface KafkaActivityConsumerOptions {
   maxWaitTimeMs?: number;
   /** Upper bound on close(). Default 10000. */
   closeTimeoutMs?: number;
+  /**
+   * Offsets are committed at the end of every fetched batch and, inside a
+   * long batch, once this many messages were processed or this much time
+   * passed since the last commit, whichever comes first. Default 100
+   * messages / 1000 ms. Whatever the setting, a commit never passes a
+   * message that is not fully processed.
+   */
+  commitEvery?: { messages?: number; intervalMs?: number };
+  /**
+   * At most this many consecutive messages of a partition are handed over
+   * in one call when the handler can take several (ActivityBatchHandler).
+   * Default 100; 1 hands every message over on its own.
+   */
+  maxMessagesPerCall?: number;
 }
 
 export interface KafkaConsumerStats {
@@ -53,21 +68,44 @@ export const DLQ_HEADERS = {
 /** Commit or heartbeat errors meaning this member lost (or is losing) its partitions. */
 const MEMBERSHIP_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 const MAX_REASON_CHARS = 1_000;
+/** How long an abandoned batch may spend committing what it did finish. */
+const FINAL_COMMIT_TIMEOUT_MS = 1_000;
 
 interface Progress {
   attempts: number;
 }
 
 /**
+ * The processed but not yet committed end of one partition's batch:
+ * `offset` is the next offset to read (Kafka's commit convention), set only
+ * once every message before it was processed or parked.
+ */
+interface PendingCommit {
+  topic: string;
+  partition: number;
+  offset: string | undefined;
+  /** The last processed message's offset, for the log lines. */
+  lastProcessed: string | undefined;
+  count: number;
+  lastCommitAt: number;
+}
+
+/**
  * Feeds the activity topic to an ActivityHandler with at-least-once delivery
- * and no skipping: offsets are committed by hand, one message at a time,
- * only after the message was processed or parked on the dead-letter topic.
- * A transient failure is retried inside eachMessage, so kafkajs never moves
- * past it; the session is kept alive meanwhile, and the retry is abandoned
- * (uncommitted, to be redelivered) on shutdown or when a rebalance takes the
- * partition away. A group with no committed offset starts at the end; the
- * first message handled on a partition pins that start by committing its
- * own offset, so a rebalance or crash cannot move the start past it.
+ * and no skipping. Messages of a partition are handled one at a time, in
+ * order, batch by batch; offsets are committed by hand, only up to the end
+ * of the processed prefix of a batch (every message before it processed or
+ * parked on the dead-letter topic): at the end of each batch, every
+ * `commitEvery` messages or milliseconds inside a long one, and before a
+ * failing message is retried, so the group's offset then sits exactly on
+ * it. A transient failure is retried inside eachBatch, so kafkajs never
+ * moves past it; the session is kept alive meanwhile, and the retry is
+ * abandoned (uncommitted, to be redelivered) on shutdown or when a
+ * rebalance takes the partition away. Messages processed but not yet
+ * committed when that happens are redelivered too; the handler is
+ * idempotent. A group with no committed offset starts at the end; the first
+ * message handled on a partition pins that start by committing its own
+ * offset, so a rebalance or crash cannot move the start past it.
  */
 export class KafkaActivityConsumer implements Closeable, HealthReporter {
   readonly #options: KafkaActivityConsumerOptions;
@@ -78,6 +116,9 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
   readonly #initialDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #heartbeatIntervalMs: number;
+  readonly #commitEveryMessages: number;
+  readonly #commitIntervalMs: number;
+  readonly #maxMessagesPerCall: number;
   readonly #shutdown = new AbortController();
   readonly #failing = new Map<number, string>();
   /** Partitions whose start position was committed in the current generation. */
@@ -103,6 +144,9 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
     this.#initialDelayMs = options.retry?.initialDelayMs ?? 200;
     this.#maxDelayMs = options.retry?.maxDelayMs ?? 10_000;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
+    this.#commitEveryMessages = Math.max(1, options.commitEvery?.messages ?? 100);
+    this.#commitIntervalMs = Math.max(0, options.commitEvery?.intervalMs ?? 1_000);
+    this.#maxMessagesPerCall = Math.max(1, Math.floor(options.maxMessagesPerCall ?? 100));
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: options.brokers,
@@ -167,22 +211,24 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
   #run(): Promise<void> {
     return this.#consumer.run({
       autoCommit: false,
+      // Offsets are resolved one by one as messages finish, so a batch left
+      // half done is fetched again from its first unfinished message.
+      eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 1,
-      eachMessage: (payload) => this.#onMessage(payload),
+      eachBatch: (payload) => this.#onBatch(payload),
     });
   }
 
-  async #onMessage({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> {
-    const meta: MessageMeta = { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null };
-    const where = { topic, partition, offset: message.offset };
+  async #onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
     const abort = new AbortController();
     const onShutdown = (): void =>
       abort.abort(new KafkaJSError('kafka consumer is closing; message left uncommitted', { retriable: true }));
     if (this.#shutdown.signal.aborted) onShutdown();
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
-    // eachMessage blocks kafkajs's own heartbeats; a long handler call or a
-    // long retry must not let the session expire and trigger a rebalance.
-    // A failing heartbeat (rebalance, lost membership) ends this message's turn.
+    // A batch (and a message's retries) blocks kafkajs's own heartbeats; a
+    // long one must not let the session expire and trigger a rebalance. A
+    // failing heartbeat (rebalance, lost membership) ends the batch's turn.
     let beating = false;
     const keepAlive = setInterval(() => {
       if (beating || abort.signal.aborted) return;
@@ -193,17 +239,94 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
       );
     }, this.#heartbeatIntervalMs);
 
-    const startedAt = Date.now();
-    const progress: Progress = { attempts: 0 };
-    let result: HandleResult;
+    const pending: PendingCommit = { topic, partition, offset: undefined, lastProcessed: undefined, count: 0, lastCommitAt: Date.now() };
+    let stopping = false;
+    const { handler } = this.#options;
+    const { messages } = batch;
     try {
-      result = await this.#deliver(message, meta, abort.signal, progress);
+      for (let index = 0; index < messages.length; ) {
+        if (!isRunning() || isStale()) {
+          stopping = true;
+          break;
+        }
+        abort.signal.throwIfAborted();
+        // Once the partition's start is pinned, a handler that can takes a
+        // run of messages at once; its verdicts are then parked and
+        // committed message by message, exactly as if handled one by one.
+        const together = handlesBatches(handler) && this.#pinned.has(partition) ? this.#maxMessagesPerCall : 1;
+        const run = messages.slice(index, index + together).map((message) => ({ message, meta: metaOf(topic, partition, message) }));
+        const startedAt = Date.now();
+        const results = run.length > 1 && handlesBatches(handler) ? await this.#handleRun(handler, run, abort.signal) : undefined;
+        for (const [position, { message, meta }] of run.entries()) {
+          await this.#onMessage(message, meta, abort.signal, pending, results?.[position], startedAt);
+          resolveOffset(message.offset);
+          pending.offset = (BigInt(message.offset) + 1n).toString();
+          pending.lastProcessed = message.offset;
+          pending.count += 1;
+        }
+        index += run.length;
+        if (pending.count >= this.#commitEveryMessages || Date.now() - pending.lastCommitAt >= this.#commitIntervalMs) {
+          await this.#commit(pending, abort.signal);
+        }
+      }
+      // kafkajs is stopping (or the partition was moved): commit what was done without insisting.
+      if (stopping) await this.#commitBeforeLeaving(pending);
+      else await this.#commit(pending, abort.signal);
     } catch (error) {
-      this.#logger.info({ ...where, outcome: 'abandoned', attempts: progress.attempts, reason: describe(error) }, 'kafka message left uncommitted');
+      await this.#commitBeforeLeaving(pending);
       throw error;
     } finally {
       clearInterval(keepAlive);
       this.#shutdown.signal.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  /**
+   * One handleBatch call for a run of messages: their verdicts, or
+   * undefined when it failed, and the run is then handled one message at a
+   * time (so a failure is retried on, and reported for, the message that
+   * causes it). Rejects only when the turn is taken away.
+   */
+  async #handleRun(handler: ActivityBatchHandler, run: ReadonlyArray<{ meta: MessageMeta; message: KafkaMessage }>, signal: AbortSignal): Promise<HandleResult[] | undefined> {
+    const first = run[0]!.meta;
+    try {
+      const results = await untilAborted(
+        handler.handleBatch(run.map(({ message, meta }) => ({ value: message.value, meta }))),
+        signal,
+      );
+      if (results.length !== run.length) throw new SignalError('ERR_HANDLER_RESULTS', `${results.length} results for ${run.length} messages`);
+      return results;
+    } catch (error) {
+      if (signal.aborted) {
+        for (const { meta } of run) {
+          this.#logger.info(
+            { topic: meta.topic, partition: meta.partition, offset: meta.offset, outcome: 'abandoned', attempts: 1, reason: describe(signal.reason) },
+            'kafka message left uncommitted',
+          );
+        }
+        throw signal.reason;
+      }
+      this.#stats.failures += 1;
+      this.#logger.warn(
+        { topic: first.topic, partition: first.partition, offset: first.offset, lastOffset: run.at(-1)!.meta.offset, code: errorCode(error), error: describe(error) },
+        'kafka messages failed together; handling them one by one',
+      );
+      return undefined;
+    }
+  }
+
+  /** `known`: the message's verdict from a run, when it was handled in one. */
+  async #onMessage(message: KafkaMessage, meta: MessageMeta, signal: AbortSignal, pending: PendingCommit, known?: HandleResult, startedAt = Date.now()): Promise<void> {
+    const { topic, partition, offset } = meta;
+    const where = { topic, partition, offset };
+    const progress: Progress = { attempts: known === undefined ? 0 : 1 };
+    let result: HandleResult;
+    try {
+      result = await this.#deliver(message, meta, signal, progress, pending, known);
+    } catch (error) {
+      this.#logger.info({ ...where, outcome: 'abandoned', attempts: progress.attempts, reason: describe(error) }, 'kafka message left uncommitted');
+      throw error;
+    } finally {
       this.#failing.delete(partition);
     }
 
@@ -218,17 +341,18 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
   }
 
   /**
-   * Handles, parks if poison, commits; retries whichever step failed until
-   * it succeeds. Rejects only when the turn is taken away (shutdown, lost
+   * Handles, parks if poison; retries whichever step failed until it
+   * succeeds. Rejects only when the turn is taken away (shutdown, lost
    * partition): the offset is then left as it was.
    */
-  async #deliver(message: KafkaMessage, meta: MessageMeta, signal: AbortSignal, progress: Progress): Promise<HandleResult> {
+  async #deliver(message: KafkaMessage, meta: MessageMeta, signal: AbortSignal, progress: Progress, pending: PendingCommit, known?: HandleResult): Promise<HandleResult> {
     const { topic, partition, offset } = meta;
-    let result: HandleResult | undefined;
+    let result: HandleResult | undefined = known;
     let parked = false;
-    for (;;) {
-      progress.attempts += 1;
-      let stage: 'pin' | 'handle' | 'dead-letter' | 'commit' = 'pin';
+    for (let first = true; ; first = false) {
+      // A verdict from a run counts as the first attempt.
+      if (!(first && known !== undefined)) progress.attempts += 1;
+      let stage: 'pin' | 'handle' | 'dead-letter' = 'pin';
       try {
         signal.throwIfAborted();
         // A group with no committed offset starts at "latest", which kafkajs
@@ -242,22 +366,22 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
         }
         stage = 'handle';
         // A result is kept across attempts: a poison verdict is not re-derived
-        // when only the DLQ write or the commit failed.
+        // when only the DLQ write failed.
         result ??= await untilAborted(this.#options.handler.handle(message.value, meta), signal);
         if (result.outcome === 'poison' && !parked) {
           stage = 'dead-letter';
           await untilAborted(this.#park(message, meta, result.reason), signal);
           parked = true;
         }
-        stage = 'commit';
-        signal.throwIfAborted();
-        await this.#consumer.commitOffsets([{ topic, partition, offset: (BigInt(offset) + 1n).toString() }]);
         return result;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         const cause = rootCause(error);
         // kafkajs recognises these and rejoins the group; the message comes back.
         if (MEMBERSHIP_ERRORS.has(kafkaType(cause))) throw cause;
+        // While this message is retried the group's offset should sit on it,
+        // not behind it: a crash or rebalance then redelivers only from here.
+        await this.#commitOnce(pending, signal);
         this.#stats.failures += 1;
         const code = errorCode(error);
         const delayMs = this.#backoff(progress.attempts);
@@ -268,6 +392,70 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
         );
         await sleep(delayMs, signal);
       }
+    }
+  }
+
+  /** Commits the processed prefix, retrying with backoff until it lands; rejects only when the turn is taken away. */
+  async #commit(pending: PendingCommit, signal: AbortSignal): Promise<void> {
+    for (let attempt = 1; pending.offset !== undefined; attempt++) {
+      try {
+        await this.#commitOnce(pending, signal, true);
+        this.#failing.delete(pending.partition);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        const cause = rootCause(error);
+        if (MEMBERSHIP_ERRORS.has(kafkaType(cause))) throw cause;
+        const { topic, partition, lastProcessed } = pending;
+        this.#stats.failures += 1;
+        const code = errorCode(error);
+        const delayMs = this.#backoff(attempt);
+        this.#failing.set(partition, code);
+        this.#logger.warn(
+          { topic, partition, offset: lastProcessed, code, stage: 'commit', attempt, retryInMs: delayMs, error: describe(error) },
+          'kafka message failed; retrying the same message',
+        );
+        await sleep(delayMs, signal);
+      }
+    }
+  }
+
+  /**
+   * One commit attempt of the processed prefix, if there is one. A failure
+   * rejects when `strict`; otherwise it is left for the next commit, except
+   * a lost turn (abort, lost membership), which always rejects.
+   */
+  async #commitOnce(pending: PendingCommit, signal: AbortSignal, strict = false): Promise<void> {
+    const { topic, partition, offset } = pending;
+    if (offset === undefined) return;
+    try {
+      signal.throwIfAborted();
+      await untilAborted(this.#consumer.commitOffsets([{ topic, partition, offset }]), signal);
+    } catch (error) {
+      if (strict || signal.aborted || MEMBERSHIP_ERRORS.has(kafkaType(rootCause(error)))) throw error;
+      this.#logger.warn({ topic, partition, offset: pending.lastProcessed, code: errorCode(error), error: describe(error) }, 'kafka offset commit failed; left for the next commit');
+      return;
+    }
+    if (pending.offset === offset) pending.offset = undefined;
+    pending.count = 0;
+    pending.lastCommitAt = Date.now();
+  }
+
+  /**
+   * An abandoned batch (shutdown, rebalance) still commits what it finished,
+   * briefly and at most once: fewer messages are redelivered, and a failure
+   * only means they are.
+   */
+  async #commitBeforeLeaving(pending: PendingCommit): Promise<void> {
+    const { topic, partition, offset } = pending;
+    if (offset === undefined) return;
+    try {
+      await untilAborted(this.#consumer.commitOffsets([{ topic, partition, offset }]), AbortSignal.timeout(FINAL_COMMIT_TIMEOUT_MS));
+      pending.offset = undefined;
+    } catch (error) {
+      this.#logger.info(
+        { topic, partition, offset: pending.lastProcessed, reason: describe(error) },
+        'kafka offsets of processed messages left uncommitted; they will be redelivered',
+      );
     }
   }
 
@@ -416,6 +604,10 @@ export class KafkaActivityConsumer implements Closeable, HealthReporter {
     else if (level === logLevel.INFO) this.#logger.info(fields, message);
     else this.#logger.debug(fields, message);
   }
+}
+
+function metaOf(topic: string, partition: number, message: KafkaMessage): MessageMeta {
+  return { topic, partition, offset: message.offset, key: message.key?.toString('utf8') ?? null };
 }
 
 /** kafkajs types SASL as one variant per mechanism; a union-typed mechanism must be narrowed first. */

@@ -20,16 +20,19 @@ export class PostgresMembershipDirectory implements MembershipDirectory {
   constructor(private readonly orm: MikroORM) {}
 
   async membersOf(target: MembershipTarget, targetId: string): Promise<string[]> {
-    const rows = await this.orm.em
-      .fork()
-      .execute<Array<{ subject_id: string }>>(`select distinct "subject_id" ${LIVE_MEMBERSHIP}`, [target, targetId]);
-    return rows.map((row) => row.subject_id);
+    // Plain knex with bound parameters: no entity manager fork, and the values are not pasted into the SQL text.
+    const result = (await this.#knex().raw(`select distinct "subject_id" ${LIVE_MEMBERSHIP}`, [target, targetId])) as { rows: Array<{ subject_id: string }> };
+    return result.rows.map((row) => row.subject_id);
   }
 
   async isMember(userId: string, target: MembershipTarget, targetId: string): Promise<boolean> {
-    const rows = await this.orm.em
-      .fork()
-      .execute<Array<{ found: number }>>(`select 1 as "found" ${LIVE_MEMBERSHIP} and "subject_id" = ? limit 1`, [target, targetId, userId]);
-    return rows.length > 0;
+    const result = (await this.#knex().raw(`select 1 as "found" ${LIVE_MEMBERSHIP} and "subject_id" = ? limit 1`, [target, targetId, userId])) as {
+      rows: unknown[];
+    };
+    return result.rows.length > 0;
+  }
+
+  #knex() {
+    return this.orm.em.getConnection().getKnex();
   }
 }

@@ -8,23 +8,30 @@ import { ActivityNotificationSchema } from './entity-schemas.ts';
 const MAX_BIGINT = 9_223_372_036_854_775_807n;
 
 /**
- * All rows of one batch travel as a single JSON document and become one
- * INSERT: a batch is atomic, needs one round trip whatever its size, and
- * the unique key (event_id, recipient_id) decides, inside the database,
- * which rows are new. RETURNING lists exactly the rows this statement
- * created, so a redelivered event (or a concurrent duplicate) yields none.
- * Rows are inserted in batch order, so a key repeated within one batch keeps
- * its first row.
+ * All rows of one batch travel as one INSERT with two JSON parameters: a
+ * batch is atomic, needs one round trip whatever its size, and the unique
+ * key (event_id, recipient_id) decides, inside the database, which rows are
+ * new. RETURNING lists exactly the rows this statement created, so a
+ * redelivered event (or a concurrent duplicate) yields none.
+ *
+ * The rows of one event share everything but id and recipient, so what
+ * they share (title, markdown, html, metadata: most of the bytes) is sent
+ * once per distinct value as a "content" (`c`), and each row is only its
+ * id, recipient and content index (`r`). That keeps the document, its
+ * serialisation here and its parsing in the backend about 1/N of one copy
+ * per row. Rows are inserted in batch order (`p`), so a key repeated within
+ * one batch keeps its first row.
  */
 const INSERT_MANY = `
   insert into "ActivityNotification"
     ("id", "event_id", "recipient_id", "actor_id", "type", "title", "content", "html", "metadata", "created_at", "updated_at")
-  select r."id"::bigint, r."event_id", r."recipient_id", r."actor_id", r."type", r."title", r."content", r."html",
-         coalesce(r."metadata", '{}'::jsonb), r."created_at", r."created_at"
-    from jsonb_to_recordset(?::jsonb) as r(
-      "position" integer, "id" text, "event_id" text, "recipient_id" text, "actor_id" text, "type" text, "title" text,
-      "content" text, "html" text, "metadata" jsonb, "created_at" timestamptz)
-   order by r."position"
+  select r."id"::bigint, c."event_id", r."r", c."actor_id", c."type", c."title", c."content", c."html",
+         coalesce(c."metadata", '{}'::jsonb), c."created_at", c."created_at"
+    from jsonb_to_recordset(?::jsonb) as r("p" integer, "id" text, "r" text, "c" integer)
+    join jsonb_to_recordset(?::jsonb) as c(
+      "i" integer, "event_id" text, "actor_id" text, "type" text, "title" text, "content" text, "html" text,
+      "metadata" jsonb, "created_at" timestamptz) on c."i" = r."c"
+   order by r."p"
   on conflict ("event_id", "recipient_id") do nothing
   returning "id"::text as "id"`;
 
@@ -46,27 +53,16 @@ export class PostgresNotificationStore implements NotificationStore {
 
   async insertMany(rows: readonly NewNotification[]): Promise<Notification[]> {
     if (rows.length === 0) return [];
-    const document = JSON.stringify(
-      rows.map((row, position) => ({
-        position,
-        id: row.id,
-        event_id: row.eventId,
-        recipient_id: row.recipientId,
-        actor_id: row.actorId,
-        type: row.type,
-        title: row.title,
-        content: row.content,
-        html: row.html,
-        metadata: row.metadata,
-        created_at: row.createdAt.toISOString(),
-      })),
-    );
-    // Through knex so the document travels as a bound parameter, not pasted into the SQL text.
-    const result = (await this.orm.em.getConnection().getKnex().raw(INSERT_MANY, [document])) as { rows: Array<{ id: string }> };
+    const { rowsDocument, contentsDocument } = insertDocuments(rows);
+    // Through knex so the documents travel as bound parameters, not pasted into the SQL text.
+    const result = (await this.orm.em.getConnection().getKnex().raw(INSERT_MANY, [rowsDocument, contentsDocument])) as {
+      rows: Array<{ id: string }>;
+    };
+    if (result.rows.length === rows.length) return rows.map(unread);
     const created = new Set(result.rows.map((row) => row.id));
     // A created row is exactly its input, unread; rebuilding it here spares
     // mapping RETURNING rows back into entities. Input order is kept.
-    return rows.filter((row) => created.has(row.id)).map((row) => ({ ...row, isRead: false, readAt: null }));
+    return rows.filter((row) => created.has(row.id)).map(unread);
   }
 
   async list(recipientId: string, query: ListQuery): Promise<{ count: number; items: Notification[] }> {
@@ -96,6 +92,80 @@ export class PostgresNotificationStore implements NotificationStore {
       .fork()
       .nativeUpdate(ActivityNotificationSchema, { recipientId, isRead: false, deletedAt: null }, { isRead: true, readAt: now, updatedAt: now });
   }
+}
+
+function unread(row: NewNotification): Notification {
+  return {
+    id: row.id,
+    eventId: row.eventId,
+    recipientId: row.recipientId,
+    actorId: row.actorId,
+    type: row.type,
+    title: row.title,
+    content: row.content,
+    html: row.html,
+    metadata: row.metadata,
+    isRead: false,
+    readAt: null,
+    createdAt: row.createdAt,
+  };
+}
+
+interface SharedContent {
+  i: number;
+  event_id: string;
+  actor_id: string;
+  type: string;
+  title: string;
+  content: string;
+  html: string;
+  metadata: Record<string, unknown>;
+  created_at: string;
+}
+
+/**
+ * The two INSERT_MANY documents. Rows sharing every field but id and
+ * recipient share one content entry: consecutive rows are compared with the
+ * entry of the row before (the rows of one event come together; metadata is
+ * compared by reference, so equal but distinct objects simply get entries
+ * of their own, which is still correct).
+ */
+function insertDocuments(rows: readonly NewNotification[]): { rowsDocument: string; contentsDocument: string } {
+  const contents: SharedContent[] = [];
+  const refs: Array<{ p: number; id: string; r: string; c: number }> = [];
+  let previous: NewNotification | undefined;
+  for (let position = 0; position < rows.length; position++) {
+    const row = rows[position]!;
+    if (previous === undefined || !sharesContent(previous, row)) {
+      contents.push({
+        i: contents.length,
+        event_id: row.eventId,
+        actor_id: row.actorId,
+        type: row.type,
+        title: row.title,
+        content: row.content,
+        html: row.html,
+        metadata: row.metadata,
+        created_at: row.createdAt.toISOString(),
+      });
+      previous = row;
+    }
+    refs.push({ p: position, id: row.id, r: row.recipientId, c: contents.length - 1 });
+  }
+  return { rowsDocument: JSON.stringify(refs), contentsDocument: JSON.stringify(contents) };
+}
+
+function sharesContent(a: NewNotification, b: NewNotification): boolean {
+  return (
+    a.eventId === b.eventId &&
+    a.actorId === b.actorId &&
+    a.type === b.type &&
+    a.title === b.title &&
+    a.content === b.content &&
+    a.html === b.html &&
+    a.metadata === b.metadata &&
+    a.createdAt.getTime() === b.createdAt.getTime()
+  );
 }
 
 function where(recipientId: string, isRead: boolean | undefined) {
