@@ -48,17 +48,23 @@ class InvalidPayloadLog {
 /** One bus instance's inbound side: invalid payloads and the instance's own messages are dropped. */
 export class BusPayloadReceiver {
   readonly #serverId: string;
+  readonly #ownPrefix: string;
   readonly #logger: Logger;
   readonly #invalid: InvalidPayloadLog;
 
   constructor(serverId: string, logger: Logger) {
     this.#serverId = serverId;
+    this.#ownPrefix = `{"serverId":${JSON.stringify(serverId)},`;
     this.#logger = logger;
     this.#invalid = new InvalidPayloadLog(logger, 'dropped invalid bus payload');
   }
 
   /** Routing uses the payload only; the channel is kept for the log line. */
   receive(channel: string, text: string, handler: BusHandler): void {
+    // Pub/sub hands every instance its own publishes back. serializeBusMessage
+    // writes serverId first, so those are recognised without parsing the
+    // whole payload (a notification's data can be kilobytes).
+    if (text.startsWith(this.#ownPrefix)) return;
     const message = parseBusMessage(text);
     if (message === null) {
       this.#invalid.drop({ instanceId: this.#serverId }, channel, text);

@@ -161,8 +161,10 @@ export function messageBusContract(name: string, makeHarness: () => Promise<Mess
       const [b, c] = await Promise.all([receiver('server-b'), receiver('server-c')]);
 
       await harness.publishRaw('ws:user:user-7', CAPTURED.user.text.replace('"emitter"', '"server-b"'));
+      // The same, with serverId not the first key (another publisher's key order).
+      await harness.publishRaw('ws:user:user-7', '{"type":"user","target":"user-7","serverId":"server-b","event":"notification","data":{}}');
 
-      await receivedExactly(c, 1);
+      await receivedExactly(c, 2);
       expect(b.received).toEqual([]);
     });
 
