@@ -81,6 +81,9 @@ describe('RedisMessageBus on a shared Redis', () => {
     cleanups.push(() => bus.close());
 
     await bus.subscribe(() => {});
+    // The subscription is acknowledged on one connection; publishing has its
+    // own, which may still be connecting, and health says so until it is up.
+    await waitFor(() => bus.health().ready, 5_000, 'the publisher connection to be ready');
     expect(bus.health()).toEqual({ name: 'redis', ready: true });
 
     await bus.close();
