@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toNodeHandler } from 'srvx/node';
 import { Access } from '../application/access.ts';
 import { ConnectionSession, type MessageHook, type SessionSettings } from '../application/connection-session.ts';
 import type { Delivery } from '../application/delivery.ts';
@@ -17,8 +16,10 @@ import type { TokenVerifier } from '../application/ports/token-verifier.port.ts'
 import { apiDocs } from '../adapters/http/api-docs.ts';
 import { bodyLimitListener } from '../adapters/http/body-limit.ts';
 import { clientRoutes } from '../adapters/http/client-routes.ts';
-import { createHttpApp, inRequestScope, requestScopedLogger } from '../adapters/http/http-app.ts';
+import { countRequests, createHttpApp, unscopedPaths } from '../adapters/http/http-app.ts';
+import { requestHandlers } from '../adapters/http/node-handler.ts';
 import { notificationRoutes } from '../adapters/http/notification-routes.ts';
+import { requestScopedLogger } from '../adapters/http/request-scope.ts';
 import { playgroundRoutes } from '../adapters/http/playground/playground-routes.ts';
 import type { DevIssuer } from '../adapters/jwks/dev-issuer.ts';
 import { KafkaActivityConsumer } from '../adapters/kafka/kafka-activity-consumer.ts';
@@ -133,7 +134,6 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     readiness,
     connections: () => connections.size,
     instances: () => directory.instances(),
-    metrics,
     exposition: prometheus,
     plugins: [
       clientRoutes({ access, delivery, directory }),
@@ -150,12 +150,14 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
             submitActivity: (text) => pipeline.submit(text),
           },
   });
-  const handler = toNodeHandler(app.fetch);
+  const handlers = requestHandlers(app.fetch, {
+    unscopedPaths: unscopedPaths(app, config.basePath),
+    answered: prometheus === undefined ? undefined : countRequests(prometheus, config.basePath),
+  });
   const server = createServer(
     bodyLimitListener({
-      // srvx types the request for HTTP/2 as well; a node:http request is what it handles here.
-      streamed: (request, response) => inRequestScope(() => void handler(request as never, response as never)),
-      fetch: (request) => inRequestScope(() => app.handle(request)),
+      streamed: handlers.node,
+      fetch: handlers.fetch,
       refused: (method) => metrics.httpRequest(UNMATCHED_ROUTE, method, 413, 0),
     }),
   );

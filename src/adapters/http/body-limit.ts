@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { chooseRequestId } from './request-scope.ts';
 
 /**
  * Request bodies are bounded before the framework reads them. A declared
@@ -9,16 +9,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
-
 /** What the node listener does with a request whose body is within bounds. */
 export interface BodyLimitRoutes {
   /** The streaming path, for requests with no body or a declared length. */
   streamed(request: IncomingMessage, response: ServerResponse): void;
-  /** The app's fetch handler, for chunked bodies that were read and counted here. */
-  fetch: FetchHandler;
+  /**
+   * The app's fetch handler, for chunked bodies that were read and counted
+   * here; the response is written here, with `requestId` as its X-Request-Id.
+   */
+  fetch(request: Request, requestId: string): Response | Promise<Response>;
   /** Called for every refusal, for metrics. */
   refused?(method: string): void;
 }
@@ -54,25 +53,26 @@ async function readChunked(routes: BodyLimitRoutes, request: IncomingMessage, re
     for (const each of Array.isArray(value) ? value : [value]) headers.append(name, each);
   }
   const url = new URL(request.url ?? '/', `http://${request.headers.host ?? 'localhost'}`);
-  const answer = await routes.fetch(new Request(url, { method: request.method, headers, body: Buffer.concat(chunks) }));
+  const requestId = chooseRequestId(request.headers['x-request-id']);
+  const answer = await routes.fetch(new Request(url, { method: request.method, headers, body: Buffer.concat(chunks) }), requestId);
   const body = Buffer.from(await answer.arrayBuffer());
   const outgoing: Record<string, string> = {};
   answer.headers.forEach((value, name) => {
     outgoing[name] = value;
   });
   outgoing['content-length'] = String(body.length);
+  outgoing['x-request-id'] = requestId;
   response.writeHead(answer.status, outgoing);
   response.end(body);
 }
 
 function refuse(routes: BodyLimitRoutes, request: IncomingMessage, response: ServerResponse, maxBytes: number): void {
   routes.refused?.(request.method ?? 'POST');
-  const given = request.headers['x-request-id'];
   const body = JSON.stringify({ code: 'PAYLOAD_TOO_LARGE', message: `request body over ${maxBytes} bytes` });
   response.writeHead(413, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),
-    'x-request-id': typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID(),
+    'x-request-id': chooseRequestId(request.headers['x-request-id']),
     connection: 'close',
   });
   // The rest of the body is not wanted: close once the answer is out.

@@ -1,13 +1,12 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { Elysia, StatusMap, t } from 'elysia';
+import { Elysia, t } from 'elysia';
 import { node } from '@elysiajs/node';
 import type { DependencyHealth } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
-import { noopMetrics, type Metrics } from '../../application/ports/metrics.port.ts';
+import type { Metrics } from '../../application/ports/metrics.port.ts';
 import { SignalError } from '../../domain/errors.ts';
 import { routeLabel } from '../metrics/route-label.ts';
+import { requestRecord } from './request-scope.ts';
 
 export interface DevRoutes {
   jwks(): unknown;
@@ -30,8 +29,6 @@ export interface HttpAppDeps {
   dev?: DevRoutes;
   /** Feature route groups, mounted under the base path after the shared hooks. */
   plugins?: AnyElysia[];
-  /** Counts every request by route template and status. */
-  metrics?: Metrics;
   /** Present when `GET /metrics` is served; absent, that route answers 404. */
   exposition?: MetricsExposition;
 }
@@ -44,45 +41,45 @@ export interface MetricsExposition {
 
 type AnyElysia = Elysia<any, any, any, any, any, any, any>;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Routes (relative to the base path) whose handling writes no log line:
+ * the probes and the scrape. They are served outside a request scope, which
+ * on Node 20 costs every request of the process (request-scope.ts). A route
+ * added here must not call anything that logs.
+ */
+const UNSCOPED_ROUTES: ReadonlySet<string> = new Set(['/health', '/ready', '/socket/websocket/clients/status', '/metrics']);
 
-interface RequestScope {
-  requestId?: string;
+/** The request paths (with and without a trailing slash) of the app's UNSCOPED_ROUTES, for requestHandlers. */
+export function unscopedPaths(app: AnyElysia, basePath: string): Set<string> {
+  const paths = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method !== 'GET' || !UNSCOPED_ROUTES.has(routeLabel(route.path, basePath))) continue;
+    paths.add(route.path);
+    paths.add(`${route.path}/`);
+  }
+  return paths;
 }
-
-const requestScope = new AsyncLocalStorage<RequestScope>();
 
 /**
- * Runs the handling of one HTTP request in a scope of its own, in which
- * the app records the request id once chosen; every line a
- * requestScopedLogger writes from that work (route handlers, the use cases
- * they call, the error hook) then carries `requestId`.
+ * Counts one answered request by route template, method and status, with
+ * its duration: what requestHandlers calls once the response is out.
  */
-export function inRequestScope<T>(handle: () => T): T {
-  return requestScope.run({}, handle);
-}
-
-/** Adds the id of the request being handled, if any, to every line. */
-export function requestScopedLogger(logger: Logger): Logger {
-  return {
-    debug: (fields, message) => logger.debug(withRequestId(fields), message),
-    info: (fields, message) => logger.info(withRequestId(fields), message),
-    warn: (fields, message) => logger.warn(withRequestId(fields), message),
-    error: (fields, message) => logger.error(withRequestId(fields), message),
-    child: (bindings) => requestScopedLogger(logger.child(bindings)),
+export function countRequests(metrics: Metrics, basePath: string): (request: Request, status: number) => void {
+  // Route templates are few and fixed: each label is worked out once.
+  const labels = new Map<string | undefined, string>();
+  return (request, status) => {
+    const record = requestRecord(request);
+    if (record === undefined) return;
+    let label = labels.get(record.route);
+    if (label === undefined) labels.set(record.route, (label = routeLabel(record.route, basePath)));
+    metrics.httpRequest(label, request.method, status, performance.now() - record.startedAt);
   };
 }
 
-function withRequestId(fields: Record<string, unknown>): Record<string, unknown> {
-  const requestId = requestScope.getStore()?.requestId;
-  return requestId === undefined || fields.requestId !== undefined ? fields : { requestId, ...fields };
-}
-
-/** Status of a finished response: a returned Response's own, else what was set (code or reason phrase). */
-function responseStatus(set: number | string | undefined, returned: unknown): number {
-  if (returned instanceof Response) return returned.status;
-  if (typeof set === 'number') return set;
-  return set === undefined ? 200 : ((StatusMap as Record<string, number>)[set] ?? 200);
+/** Remembers which route took the request, for countRequests. */
+function noteRoute(request: Request, route: string | undefined): void {
+  const record = requestRecord(request);
+  if (record !== undefined && route !== undefined && route.length > 0) record.route = route;
 }
 
 /** Maps a failure to the HTTP status and the `{code, message}` body; never a stack. */
@@ -137,34 +134,25 @@ const STATUS_BY_CODE: Record<string, number> = {
 
 /**
  * The REST surface under the base path. Built without listening: bootstrap
- * serves `app.fetch` from its own node:http server, which also carries the
- * WebSocket upgrades.
+ * serves it from its own node:http server through requestHandlers
+ * (node-handler.ts), which also gives every request its id and
+ * X-Request-Id; the server also carries the WebSocket upgrades.
  */
 export function createHttpApp(deps: HttpAppDeps) {
-  const metrics = deps.metrics ?? noopMetrics;
-  const startedAt = new WeakMap<Request, number>();
   const app = new Elysia({ adapter: node(), prefix: deps.basePath, normalize: false })
-    .onRequest(({ request, set }) => {
-      startedAt.set(request, performance.now());
-      const given = request.headers.get('x-request-id');
-      const requestId = given !== null && REQUEST_ID.test(given) ? given : randomUUID();
-      set.headers['x-request-id'] = requestId;
-      const scope = requestScope.getStore();
-      if (scope !== undefined) scope.requestId = requestId;
+    // For countRequests. Runs inline in each route's compiled handler:
+    // cheaper than an afterResponse hook, which Elysia schedules with
+    // setImmediate per request. Failures note their route in the error hook.
+    // A block body: Elysia would take `=> expression` for a hook that may answer.
+    .onBeforeHandle({ as: 'global' }, function noteRouteTaken({ request, route }) {
+      noteRoute(request, route);
     })
-    .onAfterResponse({ as: 'global' }, ({ request, route, set, responseValue }) => {
-      const began = startedAt.get(request);
-      const durationMs = began === undefined ? 0 : performance.now() - began;
-      metrics.httpRequest(routeLabel(route, deps.basePath), request.method, responseStatus(set.status, responseValue), durationMs);
-      // Work the request left running is no longer "while handling" it.
-      const scope = requestScope.getStore();
-      if (scope !== undefined) scope.requestId = undefined;
-    })
-    .onError({ as: 'global' }, ({ code, error, set, request }) => {
+    .onError({ as: 'global' }, ({ code, error, set, request, route }) => {
+      noteRoute(request, route);
       const { status, body } = errorResponse(code, error);
       if (status >= 500) {
         deps.logger.error(
-          { requestId: set.headers['x-request-id'], method: request.method, code: body.code, err: (error as Error).message },
+          { requestId: requestRecord(request)?.requestId, method: request.method, code: body.code, err: (error as Error).message },
           'request failed',
         );
       }

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { LiveConnection } from '../../application/local-connections.ts';
 import type { DependencyHealth } from '../../application/ports/lifecycle.port.ts';
 import type {
@@ -14,6 +14,7 @@ import type { KafkaConsumerStats } from '../kafka/kafka-activity-consumer.ts';
 import type { KafkaLagSnapshot } from './kafka-lag-probe.ts';
 import { registerKafkaMetrics } from './kafka-metrics.ts';
 import { labelled, mirroredCounter } from './mirrored-counter.ts';
+import { MirroredHistogram, type HistogramSeries } from './mirrored-histogram.ts';
 
 /** Open sockets by where they are in the connection lifecycle. */
 export interface ConnectionCounts {
@@ -54,6 +55,14 @@ const OTHER_CLOSE_CODE = -1;
 type PerKind = Record<BusMessageType, number>;
 const perKind = (): PerKind => ({ client: 0, user: 0, room: 0, broadcast: 0 });
 
+/** One route and method's requests: counts by status, and its latency histogram. */
+interface HttpSeries {
+  readonly route: string;
+  readonly method: string;
+  readonly byStatus: Map<number, number>;
+  readonly seconds: HistogramSeries;
+}
+
 let processRegistry: Registry | undefined;
 
 /**
@@ -74,11 +83,12 @@ function processMetrics(): Registry {
  * The Metrics port on prom-client, in a Registry of its own (never the
  * global one), so instances in one process do not share counters.
  *
- * Hot-path counters (deliveries, bus traffic, handshakes, closes) are plain
- * numbers bumped by the port methods and copied into prom-client only when
- * scraped: prom-client hashes label sets on every increment. State gauges
- * (connections, readiness, Kafka) are read from their sources at scrape
- * time, so they cannot drift.
+ * Hot-path counters (deliveries, bus traffic, handshakes, closes, HTTP
+ * requests) are plain numbers bumped by the port methods and copied into
+ * prom-client only when scraped: prom-client hashes label sets on every
+ * increment. The HTTP latency histogram is kept the same way
+ * (mirrored-histogram.ts). State gauges (connections, readiness, Kafka)
+ * are read from their sources at scrape time, so they cannot drift.
  */
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
@@ -93,11 +103,12 @@ export class PrometheusMetrics implements Metrics {
   readonly #published = { ok: perKind(), error: perKind() };
   readonly #received = perKind();
   #created = 0;
+  /** route → method → series; both keys come from bounded sets (route templates, HTTP methods seen). */
+  readonly #http = new Map<string, Map<string, HttpSeries>>();
 
   readonly #publishSeconds: Histogram;
   readonly #receiveSeconds: Histogram;
-  readonly #httpRequests: Counter<'route' | 'method' | 'status'>;
-  readonly #httpSeconds: Histogram<'route' | 'method'>;
+  readonly #httpSeconds: MirroredHistogram;
 
   #connections: (() => ConnectionCounts) | undefined;
   #readiness: (() => DependencyHealth[]) | undefined;
@@ -162,16 +173,16 @@ export class PrometheusMetrics implements Metrics {
     mirroredCounter(registry, 'signal_notifications_created_total', 'Notifications stored by the pipeline (one per recipient, each pushed once)', [], () => [
       [{}, this.#created],
     ]);
-    this.#httpRequests = new Counter({
-      name: 'signal_http_requests_total',
-      help: 'HTTP requests by route template, method and status',
-      labelNames: ['route', 'method', 'status'],
-      registers: [registry],
-    });
-    this.#httpSeconds = new Histogram({
+    mirroredCounter(registry, 'signal_http_requests_total', 'HTTP requests by route template, method and status', ['route', 'method', 'status'], () =>
+      [...this.#http.values()].flatMap((byMethod) =>
+        [...byMethod.values()].flatMap(({ route, method, byStatus }) =>
+          [...byStatus].map(([status, count]) => [{ route, method, status: String(status) }, count] as const),
+        ),
+      ),
+    );
+    this.#httpSeconds = new MirroredHistogram({
       name: 'signal_http_request_duration_seconds',
       help: 'HTTP request duration by route template and method',
-      labelNames: ['route', 'method'],
       buckets: HTTP_BUCKETS,
       registers: [registry],
     });
@@ -257,8 +268,15 @@ export class PrometheusMetrics implements Metrics {
   }
 
   httpRequest(route: string, method: string, status: number, durationMs: number): void {
-    this.#httpRequests.inc({ route, method, status: String(status) });
-    this.#httpSeconds.observe({ route, method }, durationMs * SECONDS_PER_MS);
+    let byMethod = this.#http.get(route);
+    if (byMethod === undefined) this.#http.set(route, (byMethod = new Map()));
+    let series = byMethod.get(method);
+    if (series === undefined) {
+      series = { route, method, byStatus: new Map(), seconds: this.#httpSeconds.series({ route, method }) };
+      byMethod.set(method, series);
+    }
+    bump(series.byStatus, status, 1);
+    series.seconds.observe(durationMs * SECONDS_PER_MS);
   }
 }
 
