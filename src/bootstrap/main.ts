@@ -1,5 +1,6 @@
 import { ConfigError } from '../domain/errors.ts';
 import { loadConfig, type Config } from './config.ts';
+import { flushLogs } from './logger.ts';
 import { start } from './start.ts';
 
 /**
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
     }, 10_000);
     force.unref();
     running.stop().then(
-      () => process.exit(0),
+      () => flushLogs().then(() => process.exit(0)),
       (error: unknown) => {
         process.stderr.write(`signal: shutdown failed: ${(error as Error).message}\n`);
         process.exit(1);
