@@ -31,7 +31,7 @@ interface Settings {
   workersPerFleet: number;
 }
 
-const QUICK: Settings = { clients: 2_000, broadcasts: 40, warmup: 10, rounds: 3, window: 16, workersPerFleet: 2 };
+const QUICK: Settings = { clients: 400, broadcasts: 30, warmup: 10, rounds: 2, window: 16, workersPerFleet: 1 };
 const FULL: Settings = { clients: 2_000, broadcasts: 300, warmup: 60, rounds: 5, window: 16, workersPerFleet: 2 };
 
 interface Measured extends RoundResult {

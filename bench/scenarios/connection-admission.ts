@@ -34,7 +34,7 @@ interface Settings {
   lanesPerWorker: number;
 }
 
-const QUICK: Settings = { roundMs: 1_500, warmupMs: 300, rounds: 1, workers: 2, lanesPerWorker: 8 };
+const QUICK: Settings = { roundMs: 1_000, warmupMs: 200, rounds: 1, workers: 1, lanesPerWorker: 4 };
 const FULL: Settings = { roundMs: 8_000, warmupMs: 2_000, rounds: 5, workers: 2, lanesPerWorker: 8 };
 
 type Name = AdmissionTarget | 'limit';

@@ -45,7 +45,7 @@ interface Settings {
   settleMs: number;
 }
 
-const QUICK: Settings = { connections: 2_000, rounds: 1, workers: 2, settleMs: 300 };
+const QUICK: Settings = { connections: 500, rounds: 1, workers: 1, settleMs: 200 };
 const FULL: Settings = { connections: 20_000, rounds: 2, workers: 4, settleMs: 1_000 };
 
 type Name = Target;

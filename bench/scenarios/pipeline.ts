@@ -45,7 +45,7 @@ interface Settings {
   maxWaitMs: number;
 }
 
-const QUICK: Settings = { events: 100, warmup: 20, rounds: 3, pushClients: 10, maxWaitMs: 20 };
+const QUICK: Settings = { events: 60, warmup: 10, rounds: 2, pushClients: 5, maxWaitMs: 20 };
 const FULL: Settings = { events: 2_000, warmup: 200, rounds: 5, pushClients: 10, maxWaitMs: 20 };
 
 interface Measured {

@@ -26,7 +26,7 @@ interface Settings {
   rounds: number;
 }
 
-const QUICK: Settings = { connections: 50, durationMs: 3_000, warmupMs: 1_000, rounds: 3 };
+const QUICK: Settings = { connections: 20, durationMs: 1_000, warmupMs: 300, rounds: 2 };
 const FULL: Settings = { connections: 50, durationMs: 10_000, warmupMs: 3_000, rounds: 5 };
 
 interface Measured extends LoadReport {

@@ -44,7 +44,7 @@ interface Settings {
   rounds: number;
 }
 
-const QUICK: Settings = { members: 1_000, rate: 1, roundMs: 2_000, warmupMs: 1_000, rounds: 1 };
+const QUICK: Settings = { members: 200, rate: 2, roundMs: 1_500, warmupMs: 500, rounds: 1 };
 const FULL: Settings = { members: 1_000, rate: 5, roundMs: 10_000, warmupMs: 3_000, rounds: 5 };
 
 type Name = LatencyTarget;
