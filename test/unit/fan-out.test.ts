@@ -61,8 +61,27 @@ describe('FanOut', () => {
     const targets = recorders(4, log);
     expect(fanOut.many(new Set(targets), 'm1')).toBe(4);
     expect(targets.map((target) => target.got)).toEqual([['m1'], ['m1'], ['m1'], ['m1']]);
-    expect(scheduler.waiting).toBe(0);
     expect(fanOut.pending).toBe(0);
+  });
+
+  it('counts direct sends against the macrotask budget, so a burst of small sends is sliced too', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 4, schedule: scheduler.schedule });
+    const targets = new Set(recorders(3, log));
+    fanOut.many(targets, 'a'); // 3 of 4 spent
+    fanOut.many(targets, 'b'); // 1 now, 2 in the next macrotask
+    expect(log).toEqual(['c0:a', 'c1:a', 'c2:a', 'c0:b']);
+    fanOut.many(targets, 'c'); // queued behind b
+    expect(fanOut.pending).toBe(5);
+    scheduler.runOne(); // fresh budget of 4: the rest of b, then 2 of c
+    expect(log.slice(4)).toEqual(['c1:b', 'c2:b', 'c0:c', 'c1:c']);
+    scheduler.runAll();
+    expect(log.at(-1)).toBe('c2:c');
+    expect(fanOut.pending).toBe(0);
+    // After the budget is renewed, a small send goes out at once again.
+    fanOut.many(targets, 'd');
+    expect(log.slice(-3)).toEqual(['c0:d', 'c1:d', 'c2:d']);
   });
 
   it('delivers the first slice of a large send at once and each further slice in its own task', () => {
@@ -78,8 +97,9 @@ describe('FanOut', () => {
     expect(scheduler.waiting).toBe(1);
     scheduler.runOne();
     expect(log).toHaveLength(8);
-    expect(scheduler.waiting).toBe(0);
     expect(fanOut.pending).toBe(0);
+    scheduler.runAll(); // the budget renewal only
+    expect(log).toHaveLength(8);
     expect(targets.every((target) => target.got.length === 1)).toBe(true);
   });
 
