@@ -73,7 +73,8 @@ export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: integer('PORT', read('PORT'), 3000, 0, 65_535),
     host: read('HOST') ?? '0.0.0.0',
-    basePath: path('APP_ENV_BASE_PATH', read('APP_ENV_BASE_PATH') ?? '/v1/api/signal'),
+    // `/` means the routes sit at the root: an empty prefix, never `//health`.
+    basePath: rootAsEmpty(path('APP_ENV_BASE_PATH', read('APP_ENV_BASE_PATH') ?? '/v1/api/signal')),
     logLevel: oneOf('APP_ENV_LOG_LEVEL', read('APP_ENV_LOG_LEVEL') ?? 'info', LOG_LEVELS),
     nodeId: nodeId(env.APP_ENV_NODE_ID),
     dataDir: read('APP_ENV_DATA_DIR') ?? '.data',
@@ -194,6 +195,10 @@ function boolean(name: string, value: string | undefined, fallback: boolean): bo
 function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
   throw new ConfigError(name, `"${value}" is not one of ${allowed.join(', ')}`);
+}
+
+function rootAsEmpty(value: string): string {
+  return value === '/' ? '' : value;
 }
 
 function path(name: string, value: string): string {
