@@ -8,6 +8,7 @@ import { cpuTimeMs } from '../lib/processes.ts';
 import { startBenchServer, type BenchServer } from '../lib/server-handle.ts';
 import { median, significant } from '../lib/stats.ts';
 import { threeWayRow } from '../lib/three-way-row.ts';
+import { ECDH_INFO, signalServerEnv } from '../lib/signal-env.ts';
 
 /**
  * Encrypted broadcast to every connected client of one instance: the
@@ -18,7 +19,6 @@ import { threeWayRow } from '../lib/three-way-row.ts';
  * has no per-connection encryption). All three are driven the same way, with
  * the same number of clients, in alternating rounds.
  */
-const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 const PAYLOAD_BYTES = 200;
 
 interface Settings {
@@ -77,21 +77,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         name: 'signal',
         script: 'bench/signal-server.ts',
         sockets: settings.clients,
-        env: {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          APP_ENV_DATA_DIR: dataDir,
-          APP_ENV_LOG_LEVEL: 'warn',
-          APP_ENV_WEBSOCKET_ECDH_INFO: ECDH_INFO,
-          // Embedded mode whatever the caller's environment says.
-          APP_ENV_WEBSOCKET_REDIS_URL: '',
-          APP_ENV_WEBSOCKET_REDIS_HOST: '',
-          APP_ENV_JWKS_URL: '',
-          APP_ENV_KAFKA_BROKERS: '',
-          APP_ENV_DB_URL: '',
-          APP_ENV_WEBSOCKET_MAX_CONNECTIONS: '',
-          APP_ENV_WEBSOCKET_ALLOWED_ORIGINS: '',
-        },
+        env: signalServerEnv(dataDir),
       }),
       launch({ name: 'limit', script: 'bench/limit-server.ts', sockets: settings.clients, env: { PORT: '0', HOST: '127.0.0.1' } }),
       launch({ name: 'peer', script: 'bench/peer-server.ts', sockets: settings.clients, env: { PORT: '0', HOST: '127.0.0.1', PEER_REDIS_URL: '', PEER_JWKS: '' } }),

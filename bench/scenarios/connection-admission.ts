@@ -10,6 +10,7 @@ import { median, significant } from '../lib/stats.ts';
 import { threeWayRow } from '../lib/three-way-row.ts';
 import { WorkerFleet } from '../lib/worker-fleet.ts';
 import type { AdmissionTarget, FromAdmissionWorker, ToAdmissionWorker } from '../lib/worker-messages.ts';
+import { ECDH_INFO, signalServerEnv } from '../lib/signal-env.ts';
 
 /**
  * How fast a fresh connection becomes usable: connect, authenticate with
@@ -23,7 +24,6 @@ import type { AdmissionTarget, FromAdmissionWorker, ToAdmissionWorker } from '..
  * the server-side verify + keygen + derive + HKDF in a tight loop in one
  * process, with no network at all.
  */
-const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 const TOKENS = 64;
 
 interface Settings {
@@ -82,20 +82,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         name: 'signal',
         script: 'bench/signal-server.ts',
         sockets: lanes * 4,
-        env: {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          APP_ENV_DATA_DIR: dataDir,
-          APP_ENV_LOG_LEVEL: 'warn',
-          APP_ENV_WEBSOCKET_ECDH_INFO: ECDH_INFO,
-          APP_ENV_WEBSOCKET_REDIS_URL: '',
-          APP_ENV_WEBSOCKET_REDIS_HOST: '',
-          APP_ENV_JWKS_URL: '',
-          APP_ENV_KAFKA_BROKERS: '',
-          APP_ENV_DB_URL: '',
-          APP_ENV_WEBSOCKET_MAX_CONNECTIONS: '',
-          APP_ENV_WEBSOCKET_ALLOWED_ORIGINS: '',
-        },
+        env: signalServerEnv(dataDir),
       }),
       launch({
         name: 'peer',

@@ -11,6 +11,7 @@ import type { MemorySample } from '../lib/server-commands.ts';
 import { startBenchServer, type BenchServer } from '../lib/server-handle.ts';
 import { median, significant } from '../lib/stats.ts';
 import { threeWayRow } from '../lib/three-way-row.ts';
+import { ECDH_INFO, signalServerEnv } from '../lib/signal-env.ts';
 
 /**
  * What an idle connection costs the server: a fresh server process (run
@@ -34,7 +35,6 @@ import { threeWayRow } from '../lib/three-way-row.ts';
  * N is 20,000 or the hard limit minus the process's own descriptors,
  * whichever is smaller; the figure used is in the row's params.
  */
-const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 const WARMUP_CONNECTIONS = 100;
 
 interface Settings {
@@ -79,20 +79,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
     options.log(`${n} dev tokens signed${n < base.connections ? ` (N lowered from ${base.connections}: hard fd limit ${fdLimits().hard})` : ''}`);
 
     const envOf: Record<Name, Record<string, string>> = {
-      signal: {
-        PORT: '0',
-        HOST: '127.0.0.1',
-        APP_ENV_DATA_DIR: dataDir,
-        APP_ENV_LOG_LEVEL: 'warn',
-        APP_ENV_WEBSOCKET_ECDH_INFO: ECDH_INFO,
-        APP_ENV_WEBSOCKET_REDIS_URL: '',
-        APP_ENV_WEBSOCKET_REDIS_HOST: '',
-        APP_ENV_JWKS_URL: '',
-        APP_ENV_KAFKA_BROKERS: '',
-        APP_ENV_DB_URL: '',
-        APP_ENV_WEBSOCKET_MAX_CONNECTIONS: '',
-        APP_ENV_WEBSOCKET_ALLOWED_ORIGINS: '',
-      },
+      signal: signalServerEnv(dataDir),
       peer: { PORT: '0', HOST: '127.0.0.1', PEER_REDIS_URL: '', PEER_JWKS: '' },
       limit: { PORT: '0', HOST: '127.0.0.1' },
     };

@@ -11,6 +11,7 @@ import { median, significant } from '../lib/stats.ts';
 import { threeWayRow } from '../lib/three-way-row.ts';
 import { shares, WorkerFleet } from '../lib/worker-fleet.ts';
 import type { FromLatencyWorker, LatencyTarget, ToLatencyWorker } from '../lib/worker-messages.ts';
+import { ECDH_INFO, signalServerEnv } from '../lib/signal-env.ts';
 
 /**
  * One room whose members are spread over two instances that share a Redis:
@@ -31,7 +32,6 @@ import type { FromLatencyWorker, LatencyTarget, ToLatencyWorker } from '../lib/w
  * second × 1,000 members. See bench/README.md for why the load is 5,000
  * deliveries/s and not 5,000 room messages/s.
  */
-const ECDH_INFO = 'ignis-ecdh-p256-aes-256-gcm-v1';
 const PAYLOAD_BYTES = 200;
 const ROOM = 'bench-fanout';
 
@@ -83,22 +83,11 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       servers.push(server);
       return server;
     };
-    const signalEnv = {
-      PORT: '0',
-      HOST: '127.0.0.1',
-      APP_ENV_DATA_DIR: dataDir,
-      APP_ENV_LOG_LEVEL: 'warn',
-      APP_ENV_WEBSOCKET_ECDH_INFO: ECDH_INFO,
+    const signalEnv = signalServerEnv(dataDir, {
       APP_ENV_WEBSOCKET_REDIS_URL: redis.url,
-      APP_ENV_WEBSOCKET_REDIS_HOST: '',
       APP_ENV_WEBSOCKET_REDIS_CHANNEL_PREFIX: `bench-${runId}:`,
       APP_ENV_WEBSOCKET_ROOM_ALLOW: ROOM,
-      APP_ENV_JWKS_URL: '',
-      APP_ENV_KAFKA_BROKERS: '',
-      APP_ENV_DB_URL: '',
-      APP_ENV_WEBSOCKET_MAX_CONNECTIONS: '',
-      APP_ENV_WEBSOCKET_ALLOWED_ORIGINS: '',
-    };
+    });
     const peerEnv = { PORT: '0', HOST: '127.0.0.1', PEER_REDIS_URL: redis.url, PEER_REDIS_KEY: `bench-sio-${runId}`, PEER_JWKS: '' };
     const limitEnv = { PORT: '0', HOST: '127.0.0.1', LIMIT_REDIS_URL: redis.url, LIMIT_REDIS_CHANNEL: `bench-limit-${runId}` };
     const [tokens, signalA, signalB, peerA, peerB, limitA, limitB] = await Promise.all([
