@@ -7,6 +7,7 @@ import type { MembershipDirectory } from '../application/ports/membership-direct
 import type { MessageBus } from '../application/ports/message-bus.port.ts';
 import type { Metrics } from '../application/ports/metrics.port.ts';
 import type { TokenVerifier } from '../application/ports/token-verifier.port.ts';
+import { socketWrites } from '../adapters/ws/ws-gateway.ts';
 import type { Config } from './config.ts';
 
 /** Service identifiers: the only place the object graph is named. */
@@ -54,7 +55,9 @@ export function buildContainer(adapters: Adapters): Container {
     .bind<Delivery>(Tokens.Delivery)
     .toDynamicValue(
       (context) =>
-        new Delivery(context.get(Tokens.LocalConnections), context.get(Tokens.MessageBus), context.get(Tokens.Logger), context.get(Tokens.Metrics)),
+        new Delivery(context.get(Tokens.LocalConnections), context.get(Tokens.MessageBus), context.get(Tokens.Logger), context.get(Tokens.Metrics), {
+          writes: socketWrites,
+        }),
     );
   return container;
 }

@@ -49,6 +49,28 @@ class ManualScheduler {
   }
 }
 
+/** A transport's write batching as the fan-out sees it: what was delivered while held waits. */
+class RecordingBatch {
+  readonly events: string[] = [];
+  readonly released: string[][] = [];
+  holding = false;
+  private from = 0;
+  constructor(private readonly log: string[]) {}
+  hold(): void {
+    this.events.push('hold');
+    this.holding = true;
+    this.from = this.log.length;
+  }
+  release(): void {
+    this.events.push('release');
+    this.holding = false;
+    this.released.push(this.log.slice(this.from));
+  }
+  get waiting(): number {
+    return this.holding ? new Set(this.log.slice(this.from).map((entry) => entry.split(':')[0])).size : 0;
+  }
+}
+
 function recorders(count: number, log: string[]): Recorder[] {
   return Array.from({ length: count }, (_, index) => new Recorder(`c${index}`, log));
 }
@@ -178,6 +200,137 @@ describe('FanOut', () => {
     expect(deliveredWhenTimerRan).toBeGreaterThanOrEqual(10);
     expect(deliveredWhenTimerRan).toBeLessThan(35);
     expect(log).toHaveLength(35);
+  });
+
+  it('hands out fewer deliveries per macrotask while deliveries are slow, and more again once they are fast', async () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    let clock = 0;
+    let costMs = 1;
+    const fanOut = new FanOut({ sliceSize: 1024, sliceTargetMs: 20, now: () => clock, schedule: scheduler.schedule });
+    const targets = recorders(6000, log).map((recorder) => {
+      const deliver = recorder.deliver.bind(recorder);
+      recorder.deliver = (text) => {
+        clock += costMs;
+        deliver(text);
+      };
+      return recorder;
+    });
+    const sizes: number[] = [];
+    fanOut.many(new Set(targets), 'slow');
+    sizes.push(log.length);
+    while (fanOut.pending > 0) {
+      await null; // the burst is timed in a microtask, after the writes its deliveries queued
+      const before = log.length;
+      scheduler.runOne();
+      sizes.push(log.length - before);
+    }
+    // Nothing measured yet: the first slice is 256. Then 1 ms per delivery against
+    // a 20 ms target: each slice moves halfway down, never below 64.
+    expect(sizes.slice(0, 4)).toEqual([256, 138, 79, 64]);
+    expect(Math.min(...sizes.slice(0, -1))).toBe(64); // the last slice is what was left
+    expect(fanOut.currentSliceSize).toBe(64);
+    expect(log).toHaveLength(6000);
+
+    costMs = 0.001;
+    scheduler.runAll();
+    const grown: number[] = [];
+    fanOut.many(new Set(targets), 'fast');
+    grown.push(log.length - 6000);
+    while (fanOut.pending > 0) {
+      await null;
+      const before = log.length;
+      scheduler.runOne();
+      grown.push(log.length - before);
+    }
+    // Halfway up to the 1,024 cap with each measured slice.
+    expect(grown.slice(0, 4)).toEqual([64, 544, 784, 904]);
+    expect(fanOut.currentSliceSize).toBeGreaterThan(1000);
+    expect(fanOut.currentSliceSize).toBeLessThanOrEqual(1024);
+    expect(log).toHaveLength(12000);
+  });
+
+  it('does not time bursts too small to say what a delivery costs', async () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    let clock = 0;
+    const fanOut = new FanOut({ sliceSize: 100, sliceTargetMs: 1, now: () => (clock += 50), schedule: scheduler.schedule });
+    fanOut.many(new Set(recorders(63, log)), 'm');
+    await null;
+    expect(fanOut.currentSliceSize).toBe(100);
+  });
+
+  it('refuses a slice target that is not positive', () => {
+    expect(() => new FanOut({ sliceTargetMs: 0 })).toThrow(/sliceTargetMs/);
+    expect(() => new FanOut({ sliceTargetMs: Number.NaN })).toThrow(/sliceTargetMs/);
+  });
+
+  it("holds a backlog's writes across slices and releases them when the queue drains", () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    const fanOut = new FanOut({ sliceSize: 8, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
+    const targets = new Set(recorders(3, log));
+    fanOut.many(targets, 'a');
+    fanOut.many(targets, 'b'); // both fit the budget: out at once, no holding
+    expect(batch.events).toEqual([]);
+    fanOut.many(targets, 'c'); // 2 now, held; 1 queued
+    fanOut.many(targets, 'd');
+    expect(batch.events).toEqual(['hold']);
+    expect(batch.waiting).toBe(2);
+    scheduler.runOne(); // the rest of c and all of d: the queue drains, so the writes go
+    expect(batch.events).toEqual(['hold', 'release']);
+    expect(batch.released).toEqual([['c0:c', 'c1:c', 'c2:c', 'c0:d', 'c1:d', 'c2:d']]);
+    expect(fanOut.pending).toBe(0);
+  });
+
+  it('releases held writes once flushing the sockets that wait would take twice the slice target', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    // Before any flush is measured, a socket's flush is reckoned at 0.04 ms: 3 waiting sockets reach 2 × 0.06 ms.
+    const fanOut = new FanOut({ sliceSize: 8, sliceTargetMs: 0.06, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
+    const pair = new Set(recorders(2, log));
+    for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) fanOut.many(pair, text); // a-d at once; e, f, g queued
+    const others = new Set(recorders(2, log).map((recorder, index) => Object.assign(recorder, { id: `x${index}` })));
+    fanOut.many(others, 'y');
+    fanOut.many(pair, 'h');
+    expect(batch.events).toEqual([]);
+    scheduler.runOne(); // e, f, g to the same 2 sockets, then y to 2 more: 4 wait, released with h still queued
+    expect(batch.events).toEqual(['hold', 'release']);
+    expect(batch.released[0]).toEqual(['c0:e', 'c1:e', 'c0:f', 'c1:f', 'c0:g', 'c1:g', 'x0:y', 'x1:y']);
+    expect(fanOut.pending).toBe(2);
+    scheduler.runAll();
+    expect(batch.holding).toBe(false);
+    expect(log.filter((entry) => entry.startsWith('c0:'))).toHaveLength(8);
+  });
+
+  it('releases held writes after holdWritesMs even while a backlog remains', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    let clock = 0;
+    const fanOut = new FanOut({ sliceSize: 4, writes: batch, holdWritesMs: 25, now: () => clock, schedule: scheduler.schedule });
+    const targets = new Set(recorders(2, log));
+    for (const text of ['a', 'b', 'c', 'd', 'e', 'f']) fanOut.many(targets, text);
+    // a and b went out at once (4 of 4); c..f are worked two sends per slice
+    expect(batch.events).toEqual([]);
+    clock = 10;
+    scheduler.runOne(); // c, d: held (2 sockets wait, fewer than the slice of 4)
+    expect(batch.events).toEqual(['hold']);
+    clock = 40; // 30 ms after holding began
+    scheduler.runOne(); // e, f: the queue drains anyway
+    expect(batch.events).toEqual(['hold', 'release']);
+    for (const text of ['g', 'h', 'i', 'j', 'k', 'l']) fanOut.many(targets, text);
+    scheduler.runOne();
+    clock = 100;
+    expect(batch.events.slice(2)).toEqual(['hold']);
+    scheduler.runOne(); // 60 ms held, backlog left: released by the time bound
+    expect(batch.events.slice(2)).toEqual(['hold', 'release']);
+    expect(fanOut.pending).toBeGreaterThan(0);
+    scheduler.runAll();
+    expect(batch.holding).toBe(false);
+    expect(log.filter((entry) => entry.startsWith('c0:'))).toHaveLength(12);
   });
 
   it('refuses a slice size that is not a positive integer', () => {

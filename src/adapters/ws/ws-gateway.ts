@@ -3,9 +3,11 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Transport } from '../../application/connection-session.ts';
+import type { WriteBatch } from '../../application/fan-out.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
 import { noopMetrics, type Metrics } from '../../application/ports/metrics.port.ts';
 import { CloseCodes } from '../../domain/protocol.ts';
+import { forEachInSlices } from './slices.ts';
 
 /** What the gateway needs from a session; the application's ConnectionSession fits. */
 export interface SocketSession {
@@ -27,6 +29,8 @@ export interface GatewayOptions {
   maxConnections?: number;
   /** Interval of protocol pings; browsers answer them, which counts as activity. */
   pingIntervalMs: number;
+  /** Sockets pinged per macrotask (default 256), so a ping round never holds the event loop. */
+  pingSliceSize?: number;
 }
 
 /**
@@ -53,7 +57,10 @@ class EdgeSocket extends WebSocket implements Transport {
         raw.cork();
         this.corked = true;
         corkedSockets.push(this);
-        if (corkedSockets.length === 1) process.nextTick(uncorkAll);
+        if (!writesHeld && !uncorkScheduled) {
+          uncorkScheduled = true;
+          process.nextTick(uncorkAll);
+        }
       }
     }
     (super.send as (...args: unknown[]) => void)(data, optionsOrCallback, callback);
@@ -69,8 +76,16 @@ class EdgeSocket extends WebSocket implements Transport {
 }
 
 let corkedSockets: EdgeSocket[] = [];
+let uncorkScheduled = false;
+let writesHeld = false;
+
+function pingIfOpen(ws: EdgeSocket): void {
+  if (ws.readyState === WebSocket.OPEN) ws.ping();
+}
 
 function uncorkAll(): void {
+  uncorkScheduled = false;
+  if (writesHeld) return;
   const sockets = corkedSockets;
   corkedSockets = [];
   for (const ws of sockets) {
@@ -80,6 +95,26 @@ function uncorkAll(): void {
 }
 
 /**
+ * The sockets' write batching, for the fan-out: while held, sockets stay
+ * corked past the end of the tick, so frames queued for one socket across
+ * several slices of a backlog leave in one write when released. Whoever
+ * holds must release (the fan-out does when its queue drains, and within a
+ * bounded time).
+ */
+export const socketWrites: WriteBatch = {
+  hold(): void {
+    writesHeld = true;
+  },
+  release(): void {
+    writesHeld = false;
+    uncorkAll();
+  },
+  get waiting(): number {
+    return corkedSockets.length;
+  },
+};
+
+/**
  * The /stream endpoint on a server we do not own: it only listens to the
  * HTTP server's `upgrade` event, so REST and WebSocket share one port.
  */
@@ -87,6 +122,7 @@ export class WsGateway {
   private readonly wss: WebSocketServer;
   private readonly sockets = new Set<EdgeSocket>();
   private pingTimer: NodeJS.Timeout | null = null;
+  private pinging = false;
   private accepting = true;
   /** Made once per gateway: a connection costs no closures of its own (see also onMessage, onClose). */
   private readonly onSocketError = (error: Error): void => this.logger.debug({ code: (error as { code?: string }).code }, 'socket error');
@@ -155,7 +191,11 @@ export class WsGateway {
   }
 
   private pingAll(): void {
-    for (const ws of this.sockets) if (ws.readyState === WebSocket.OPEN) ws.ping();
+    if (this.pinging) return;
+    this.pinging = true;
+    void forEachInSlices([...this.sockets], this.options.pingSliceSize ?? 256, pingIfOpen).finally(() => {
+      this.pinging = false;
+    });
   }
 
   /**
