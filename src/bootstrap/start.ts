@@ -158,7 +158,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     bodyLimitListener({
       streamed: handlers.node,
       fetch: handlers.fetch,
-      refused: (method) => metrics.httpRequest(UNMATCHED_ROUTE, method, 413, 0),
+      refused: (method, status) => metrics.httpRequest(UNMATCHED_ROUTE, method, status, 0),
     }),
   );
 

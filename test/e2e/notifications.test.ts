@@ -43,7 +43,11 @@ async function rest(method: string, path: string, userId: string, body?: unknown
 }
 
 async function submit(payload: unknown) {
-  const response = await fetch(`${server.http}/dev/activity-events`, { method: 'POST', body: typeof payload === 'string' ? payload : JSON.stringify(payload) });
+  const response = await fetch(`${server.http}/dev/activity-events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
   return { status: response.status, body: (await response.json()) as any };
 }
 

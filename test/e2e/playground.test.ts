@@ -157,6 +157,7 @@ describe.skipIf(!HAVE_CHROMIUM)('the playground in headless Chromium', () => {
     // An activity event for this user: pushed live, then listed by the inbox, and marked read there.
     const submitted = await http(`${server.http}/dev/activity-events`, {
       method: 'POST',
+      headers: { 'content-type': 'application/json' },
       body: JSON.stringify({
         eventId: `pg-${randomUUID()}`,
         type: 'PAYMENT_SUCCESS',

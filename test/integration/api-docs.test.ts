@@ -143,6 +143,18 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('offers JSON request bodies only, each with its 415 for any other type', () => {
+    const withBody = operations(doc).filter(({ operation }) => operation.requestBody !== undefined);
+    expect(withBody.map(({ method, path }) => `${method.toUpperCase()} ${path}`)).toEqual(expect.arrayContaining([`POST ${BASE}/socket/websocket/clients/broadcast`]));
+    for (const { path, method, operation } of withBody) {
+      const where = `${method} ${path}`;
+      // Other types are refused at the edge with 415; a route without `parse: 'json'` would offer Elysia's default form and multipart bodies here.
+      expect(Object.keys(operation.requestBody.content), where).toEqual(['application/json']);
+      expectErrorBody(operation.responses?.['415'], `${where} 415`);
+      expect(operation.responses['415'].description, where).toContain('application/json');
+    }
+  });
+
   it('describes every error response with the shared {code, message} schema', () => {
     for (const { path, method, operation } of operations(doc)) {
       for (const [status, response] of Object.entries((operation.responses ?? {}) as Json)) {

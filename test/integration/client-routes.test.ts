@@ -169,3 +169,114 @@ describe('bad requests', () => {
     expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('request bodies that are not JSON', () => {
+  const auth = () => basic('svc-sale', SERVICE_PASSWORD);
+  const NOT_JSON = { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'request body must be JSON (Content-Type: application/json)' };
+
+  /** A raw call: the body and its Content-Type (or none) exactly as given. */
+  async function send(path: string, init: Init) {
+    const response = await fetch(`${server.http}${path}`, { method: 'POST', ...init, headers: { authorization: auth(), ...init.headers } } as RequestInit);
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: text.length > 0 ? JSON.parse(text) : null };
+  }
+
+  /**
+   * What reached a listener since the last call: a JSON broadcast of a
+   * fresh marker is sent, and everything received before the marker is
+   * returned. Proves a refused request delivered nothing, without sleeping.
+   */
+  async function receivedBeforeMarker(listener: RawClient): Promise<Array<{ event: string; data?: any }>> {
+    const marker = `marker-${Math.random()}`;
+    expect((await post('/broadcast', { event: marker }, auth())).status).toBe(200);
+    const received: Array<{ event: string; data?: any }> = [];
+    for (let message = await listener.nextMessage(); message.event !== marker; message = await listener.nextMessage()) received.push(message);
+    return received;
+  }
+
+  let listener: RawClient;
+  beforeAll(async () => {
+    listener = await listen('json-only-listener');
+  });
+
+  const refused: Array<[string, () => Init]> = [
+    ['form-urlencoded (a browser form)', () => ({ body: new URLSearchParams({ event: 'csrf', data: 'x' }) })],
+    ['multipart (a browser form with a file input)', () => ({ body: formData() })],
+    ['JSON sent as text/plain', () => ({ body: '{"event":"csrf"}' })],
+    ['JSON with no Content-Type at all', () => ({ body: new TextEncoder().encode('{"event":"csrf"}') })],
+    ['JSON labelled application/xml', () => ({ body: '{"event":"csrf"}', headers: { 'content-type': 'application/xml' } })],
+    ['JSON labelled application/jsonp (not JSON)', () => ({ body: '{"event":"csrf"}', headers: { 'content-type': 'application/jsonp' } })],
+    [
+      'a text/plain body sent chunked (no Content-Length)',
+      () => ({ body: stream('{"event":"csrf"}'), duplex: 'half', headers: { 'content-type': 'text/plain' } }),
+    ],
+  ];
+  it.each(refused)('%s: 415 with {code, message} and X-Request-Id, and nothing is broadcast', async (_, build) => {
+    const init = build();
+    const response = await send('/socket/websocket/clients/broadcast', { ...init, headers: { 'x-request-id': 'req-415', ...init.headers } });
+    expect(response.status).toBe(415);
+    expect(response.body).toEqual(NOT_JSON);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.headers.get('x-request-id')).toBe('req-415');
+    expect(await receivedBeforeMarker(listener)).toEqual([]);
+  });
+
+  it('refuses a form body on every route that takes one, before authorization', async () => {
+    const paths = ['/rooms/ws-default/send', '/users/json-only-listener/send', `/${listener.clientId}/send`].map((path) => `/socket/websocket/clients${path}`);
+    for (const path of [...paths, '/dev/token', '/dev/activity-events']) {
+      const response = await send(path, { body: new URLSearchParams({ event: 'csrf', userId: 'u' }), headers: { authorization: 'Basic bm9ib2R5Om5vdGhpbmc=' } });
+      expect(response.status, path).toBe(415);
+      expect(response.body, path).toEqual(NOT_JSON);
+    }
+    expect(await receivedBeforeMarker(listener)).toEqual([]);
+  });
+
+  it.each([
+    ['application/json; charset=utf-8'],
+    ['Application/JSON'],
+    ['application/merge-patch+json'],
+    ['application/vnd.signal.broadcast+json; charset=UTF-8'],
+  ])('accepts %s as JSON', async (contentType) => {
+    const response = await send('/socket/websocket/clients/broadcast', {
+      body: JSON.stringify({ event: 'typed', data: { contentType } }),
+      headers: { 'content-type': contentType },
+    });
+    expect(response.status).toBe(200);
+    expect(await receivedBeforeMarker(listener)).toEqual([{ event: 'typed', data: { contentType } }]);
+  });
+
+  it('accepts a JSON body sent chunked', async () => {
+    const response = await send('/socket/websocket/clients/broadcast', {
+      body: stream('{"event":"chunked-json"}'),
+      duplex: 'half',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(response.status).toBe(200);
+    expect(await receivedBeforeMarker(listener)).toEqual([{ event: 'chunked-json' }]);
+  });
+
+  it('leaves requests without a body alone, whatever their Content-Type', async () => {
+    const token = `Bearer ${await server.token('json-only-reader')}`;
+    const markAll = await send('/notifications/mark-all-read', { method: 'PATCH', headers: { authorization: token } });
+    expect(markAll).toMatchObject({ status: 200, body: { updated: 0 } });
+    // Content-Length: 0 is no body: the type of nothing is not checked.
+    const empty = await send('/notifications/mark-all-read', { method: 'PATCH', body: '', headers: { authorization: token, 'content-type': 'text/plain' } });
+    expect(empty).toMatchObject({ status: 200, body: { updated: 0 } });
+    const list = await send('/notifications', { method: 'GET', headers: { authorization: token, 'content-type': 'text/plain' } });
+    expect(list.status).toBe(200);
+  });
+});
+
+/** A fetch request's options with plain headers; `duplex` is what a streamed body needs. */
+type Init = Omit<RequestInit, 'headers'> & { headers?: Record<string, string>; duplex?: 'half' };
+
+function formData(): FormData {
+  const form = new FormData();
+  form.set('event', 'csrf');
+  form.set('data', new Blob(['x'], { type: 'text/plain' }), 'x.txt');
+  return form;
+}
+
+function stream(text: string): ReadableStream<Uint8Array> {
+  return new ReadableStream({ start: (controller) => (controller.enqueue(new TextEncoder().encode(text)), controller.close()) });
+}

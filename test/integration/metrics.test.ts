@@ -250,7 +250,7 @@ describe('deliveries and the bus', () => {
     const before = await scrape();
     const eventId = `metrics-${Date.now()}`;
     const event = { eventId, type: 'PAYMENT_SUCCESS', actorId: 'actor', scope: 'users', recipientIds: ['n-1', 'n-2'], data: {} };
-    const submit = () => fetch(`${server.http}/dev/activity-events`, { method: 'POST', body: JSON.stringify(event) });
+    const submit = () => fetch(`${server.http}/dev/activity-events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(event) });
     expect((await submit()).status).toBe(202);
     // The same event again creates nothing.
     expect((await submit()).status).toBe(202);
@@ -285,6 +285,19 @@ describe('HTTP requests', () => {
     expect(
       total(after, 'signal_http_request_duration_seconds_count', durations) - total(before, 'signal_http_request_duration_seconds_count', durations),
     ).toBe(2);
+  });
+
+  it('counts bodies refused at the edge (415 not JSON, 413 too large) under the unmatched route', async () => {
+    const broadcast = `${server.http}/socket/websocket/clients/broadcast`;
+    const before = await scrape();
+    expect((await fetch(broadcast, { method: 'POST', headers: { authorization: service }, body: new URLSearchParams({ event: 'e' }) })).status).toBe(415);
+    const tooLarge = await fetch(broadcast, { method: 'POST', headers: { authorization: service, 'content-type': 'application/json' }, body: 'x'.repeat(1024 * 1024 + 10) });
+    expect(tooLarge.status).toBe(413);
+    const after = await scrape();
+    for (const status of ['415', '413']) {
+      const label = { route: 'unmatched', method: 'POST', status };
+      expect(requests(after, label) - requests(before, label), status).toBe(1);
+    }
   });
 
   it('counts the scrape itself under its own route', async () => {

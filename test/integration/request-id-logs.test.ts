@@ -46,7 +46,7 @@ function submit(eventId: string, requestId?: string): Promise<Response> {
   const event = { eventId, type: 'PAYMENT_SUCCESS', actorId: 'actor', scope: 'users', recipientIds: ['r-1'], data: {} };
   return fetch(`${server.http}/dev/activity-events`, {
     method: 'POST',
-    headers: requestId === undefined ? {} : { 'x-request-id': requestId },
+    headers: { 'content-type': 'application/json', ...(requestId === undefined ? {} : { 'x-request-id': requestId }) },
     body: JSON.stringify(event),
   });
 }

@@ -106,7 +106,12 @@ describe('the request scope', () => {
 
   it('covers a chunked body, read and counted before the app sees it', async () => {
     const body = new ReadableStream({ start: (controller) => (controller.enqueue(new TextEncoder().encode('chunked-1')), controller.close()) });
-    const response = await fetch(`${app.url}${BASE}/work`, { method: 'POST', body, duplex: 'half', headers: { 'x-request-id': 'id-chunked' } } as RequestInit);
+    const response = await fetch(`${app.url}${BASE}/work`, {
+      method: 'POST',
+      body,
+      duplex: 'half',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'id-chunked' },
+    } as RequestInit);
     expect(response.status).toBe(200);
     expect(response.headers.get('x-request-id')).toBe('id-chunked');
     expect(await response.json()).toEqual({ tag: 'chunked-1' });

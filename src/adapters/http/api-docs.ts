@@ -117,6 +117,7 @@ const ERROR_MEANING: Record<string, string> = {
   '404': 'No such resource',
   '409': 'Conflicts with the current state',
   '413': 'Request body over 1 MiB',
+  '415': 'Request body that is not JSON: its Content-Type must be application/json (or application/<name>+json)',
   '503': 'A dependency is unavailable (the bus, or the identity key set)',
 };
 
@@ -139,8 +140,10 @@ function errorResponse(status: string): Json {
  * references to the one shared schema, and the errors the global handler
  * produces for every route of a kind are added where a route left them out:
  * 401 wherever credentials are required, 400 wherever there is input to
- * validate. Tags no route uses are dropped. Idempotent: the plugin hands
- * back the same cached document on every request.
+ * validate; and 415, which the edge (body-limit.ts) answers before any
+ * route runs, wherever there is a request body. Tags no route uses are
+ * dropped. Idempotent: the plugin hands back the same cached document on
+ * every request.
  */
 function refineDocument(doc: Json): void {
   if (!isObject(doc.paths)) return;
@@ -168,6 +171,7 @@ function refineDocument(doc: Json): void {
       const hasInput = (Array.isArray(operation.parameters) && operation.parameters.length > 0) || operation.requestBody !== undefined;
       if (secured && responses['401'] === undefined) responses['401'] = errorResponse('401');
       if (hasInput && responses['400'] === undefined) responses['400'] = errorResponse('400');
+      if (operation.requestBody !== undefined && responses['415'] === undefined) responses['415'] = errorResponse('415');
       if (Object.keys(responses).length > 0) operation.responses = responses;
       if (Array.isArray(operation.tags)) for (const tag of operation.tags) used.add(tag);
     }

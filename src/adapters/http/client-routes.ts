@@ -40,7 +40,8 @@ const ClientRecord = t.Object(
 );
 
 const ErrorBody = t.Object({ code: t.String(), message: t.String() });
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 503: ErrorBody };
+// 413 and 415 come from the edge (body-limit.ts), before a route runs.
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody };
 const readErrors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 503: ErrorBody };
 const ClientId = t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) });
 const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { basicAuth: [] }];
@@ -49,6 +50,12 @@ const security: Array<Record<string, string[]>> = [{ bearerAuth: [] }, { basicAu
  * Operator and service routes over live clients, wherever they are
  * connected: list, inspect, message and disconnect. Each needs a JWT with
  * the route's permission, or Basic service credentials.
+ *
+ * Bodies are parsed as JSON (`parse: 'json'`) whichever JSON type names them
+ * (`application/json`, `application/merge-patch+json`, ...): the edge has
+ * already refused every other type with 415. Naming the parser also keeps
+ * the OpenAPI document from offering Elysia's default form and multipart
+ * bodies.
  */
 export function clientRoutes(deps: ClientRoutesDeps) {
   const { access, delivery, directory } = deps;
@@ -102,7 +109,12 @@ export function clientRoutes(deps: ClientRoutesDeps) {
         await access.authorize(headers.authorization, Permissions.broadcast);
         return await delivery.broadcast(body.event, body.data, { exclude: body.exclude });
       },
-      { body: FanOutBody, response: { 200: SendResult, ...errors }, detail: { summary: 'Send to every client', tags: ['websocket'], security } },
+      {
+        parse: 'json',
+        body: FanOutBody,
+        response: { 200: SendResult, ...errors },
+        detail: { summary: 'Send to every client', tags: ['websocket'], security },
+      },
     )
     .post(
       '/rooms/:room/send',
@@ -112,6 +124,7 @@ export function clientRoutes(deps: ClientRoutesDeps) {
       },
       {
         params: t.Object({ room: t.String({ minLength: 1, maxLength: 256 }) }),
+        parse: 'json',
         body: FanOutBody,
         response: { 200: SendResult, ...errors },
         detail: { summary: 'Send to every client in a room', tags: ['websocket'], security },
@@ -125,6 +138,7 @@ export function clientRoutes(deps: ClientRoutesDeps) {
       },
       {
         params: t.Object({ userId: t.String({ minLength: 1, maxLength: 256 }) }),
+        parse: 'json',
         body: SendBody,
         response: { 200: SendResult, ...errors },
         detail: { summary: "Send to all of a user's connections", tags: ['websocket'], security },
@@ -138,6 +152,7 @@ export function clientRoutes(deps: ClientRoutesDeps) {
       },
       {
         params: t.Object({ id: t.String({ minLength: 1, maxLength: 64 }) }),
+        parse: 'json',
         body: SendBody,
         response: { 200: SendResult, ...errors },
         detail: { summary: 'Send to one client', tags: ['websocket'], security },

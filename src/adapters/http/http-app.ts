@@ -208,6 +208,8 @@ export function createHttpApp(deps: HttpAppDeps) {
             roles: t.Optional(t.Array(t.String({ minLength: 1, maxLength: 64 }), { maxItems: 20 })),
             expiresInSec: t.Optional(t.Integer({ minimum: 10, maximum: 86_400 })),
           }),
+          // JSON whichever JSON type names it; the edge (body-limit.ts) refuses other types.
+          parse: 'json',
           detail: { summary: 'Issue a dev token (embedded mode only)', tags: ['dev'] },
         },
       )

@@ -12,7 +12,8 @@ export const scenario: ReliabilityScenario = {
     'and XML content types, unknown routes, dot segments, wrong methods; then fast-check-generated requests (random routes, path segments, queries, ' +
     'bodies, content types and credentials: 150 quick, 2,000 full).',
   expected:
-    'Each answered with the documented status (400 naming the field, 401, 404, 413 for bodies over 1 MiB, however they are sent) and a JSON ' +
+    'Each answered with the documented status (400 naming the field, 401, 404, 413 for bodies over 1 MiB, however they are sent, 415 for a body ' +
+    'that is not JSON: text, form, multipart, XML or untyped) and a JSON ' +
     '{code, message} body with an X-Request-Id; never a 5xx, a stack frame or a file path.',
   async run({ quick, log }) {
     const service = { user: 'svc-reliability', password: `pw-${Date.now()}` };
