@@ -29,12 +29,14 @@ export interface FanOutOptions {
   /**
    * The transport's write batching. Without it, each macrotask's writes
    * leave when it ends (one write per socket per macrotask). With it, while
-   * a backlog is worked, writes are held across slices and released when
-   * the queue drains, when flushing the sockets that wait would take twice
-   * `sliceTargetMs` (at the measured cost of a socket's flush), or after
-   * `holdWritesMs`: a socket that gets several frames of a backlog
-   * (broadcasts queued back to back) sends them in one write, and a flush
-   * costs per socket, not per frame.
+   * a backlog of several sends is worked, writes are held across slices, so
+   * a socket that gets several frames of the backlog (broadcasts queued back
+   * to back) sends them in one write: a flush costs per socket, not per
+   * frame. They are released when fewer than two sends remain queued, when
+   * a slice reached mostly sockets that were not waiting yet (holding buys
+   * nothing there), when flushing the sockets that wait would take twice
+   * `sliceTargetMs` at the measured cost of a socket's flush, or after
+   * `holdWritesMs`.
    */
   writes?: WriteBatch;
   /** Longest a backlog's writes are held (default 50 ms); bounds the latency batching adds. */
@@ -95,6 +97,7 @@ export class FanOut {
   private readonly holdWritesMs: number;
   /** When the writes now held began to be held; -1 when none are. */
   private heldSince = -1;
+  private heldSlices = 0;
   /** Measured wall time of one socket's flush; starts at a contended machine's cost. */
   private flushMsPerSocket = 0.04;
   private readonly queue: Job[] = [];
@@ -228,10 +231,14 @@ export class FanOut {
     const started = this.now();
     const spentBefore = this.spent;
     let budget = this.limit - this.spent;
-    if (this.writes !== undefined && this.heldSince < 0 && budget > 0) {
+    // Holding pays only when frames queue up for the same sockets: a
+    // backlog of several sends. One wide send reaches each socket once.
+    if (this.writes !== undefined && this.heldSince < 0 && budget > 0 && this.queue.length - this.head >= 2) {
       this.writes.hold();
       this.heldSince = started;
+      this.heldSlices = 0;
     }
+    const waitingBefore = this.writes?.waiting ?? 0;
     while (budget > 0 && this.head < this.queue.length) {
       const job = this.queue[this.head] as Job;
       const end = Math.min(job.targets.length, job.next + budget);
@@ -248,7 +255,15 @@ export class FanOut {
       // Sealing and flushing are timed apart: a flush costs per socket, not per frame.
       const delivered = this.now();
       if (handed >= MEASURED_BURST) this.adapt((delivered - started) / handed);
-      if (this.idle() || this.writes!.waiting * this.flushMsPerSocket >= 2 * this.sliceTargetMs || delivered - this.heldSince >= this.holdWritesMs) {
+      this.heldSlices++;
+      const waiting = this.writes!.waiting;
+      const mostlyNewSockets = this.heldSlices > 1 && handed >= MEASURED_BURST && 2 * (waiting - waitingBefore) > handed;
+      if (
+        this.queue.length - this.head < 2 ||
+        mostlyNewSockets ||
+        waiting * this.flushMsPerSocket >= 2 * this.sliceTargetMs ||
+        delivered - this.heldSince >= this.holdWritesMs
+      ) {
         this.releaseWrites();
       }
     }

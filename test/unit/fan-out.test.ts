@@ -274,14 +274,50 @@ describe('FanOut', () => {
     fanOut.many(targets, 'a');
     fanOut.many(targets, 'b'); // both fit the budget: out at once, no holding
     expect(batch.events).toEqual([]);
-    fanOut.many(targets, 'c'); // 2 now, held; 1 queued
+    fanOut.many(targets, 'c'); // 2 now; a single send is not held
     fanOut.many(targets, 'd');
-    expect(batch.events).toEqual(['hold']);
-    expect(batch.waiting).toBe(2);
-    scheduler.runOne(); // the rest of c and all of d: the queue drains, so the writes go
+    expect(batch.events).toEqual([]);
+    scheduler.runOne(); // two sends queued: held; the rest of c and all of d drain the queue, so the writes go
     expect(batch.events).toEqual(['hold', 'release']);
-    expect(batch.released).toEqual([['c0:c', 'c1:c', 'c2:c', 'c0:d', 'c1:d', 'c2:d']]);
+    expect(batch.released).toEqual([['c2:c', 'c0:d', 'c1:d', 'c2:d']]);
     expect(fanOut.pending).toBe(0);
+  });
+
+  it('keeps holding while a backlog revisits the same sockets and releases once when it runs down', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    const fanOut = new FanOut({ sliceSize: 100, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
+    const room = new Set(recorders(100, log));
+    for (const text of ['a', 'b', 'c', 'd', 'e']) fanOut.many(room, text); // a at once, b-e queued
+    scheduler.runAll();
+    // b, c and d leave together; with only e left the writes go, and e is a single send.
+    expect(batch.events).toEqual(['hold', 'release']);
+    expect(batch.released[0]).toHaveLength(300);
+    expect(log.filter((entry) => entry.startsWith('c7:'))).toEqual(['c7:a', 'c7:b', 'c7:c', 'c7:d', 'c7:e']);
+  });
+
+  it('stops holding when a slice reaches mostly sockets that were not waiting, and never holds one wide send', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    const fanOut = new FanOut({ sliceSize: 100, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
+    fanOut.many(new Set(recorders(500, log)), 'wide');
+    scheduler.runAll();
+    expect(batch.events).toEqual([]);
+
+    const first = new Set(recorders(300, log));
+    const second = new Set(recorders(300, log).map((recorder, index) => Object.assign(recorder, { id: `y${index}` })));
+    fanOut.many(new Set(recorders(100, log)), 'fill'); // spends this macrotask's budget
+    fanOut.many(first, 'p');
+    fanOut.many(second, 'q');
+    scheduler.runOne(); // 100 of p, held
+    expect(batch.events).toEqual(['hold']);
+    scheduler.runOne(); // 100 more new sockets: holding buys nothing, released
+    expect(batch.events).toEqual(['hold', 'release']);
+    scheduler.runAll();
+    expect(batch.holding).toBe(false);
+    expect(log.filter((entry) => entry.endsWith(':q'))).toHaveLength(300);
   });
 
   it('releases held writes once flushing the sockets that wait would take twice the slice target', () => {
