@@ -1,3 +1,5 @@
+import { CleanupStack } from '../../fixtures/cleanup-stack.ts';
+
 /**
  * Everything a scenario starts (servers, child processes, databases) is
  * registered here, so that the runner can stop it even when the scenario
@@ -21,6 +23,22 @@ export function onCleanup(dispose: Disposer): () => Promise<void> {
   return async () => {
     await once();
   };
+}
+
+/**
+ * Runs `body` with a fresh CleanupStack that is registered here, so the
+ * runner can empty it if `body` never returns, and that is emptied as soon as
+ * `body` settles, whichever way. The scenario's result (or error) is passed
+ * through unchanged; clean-up failures are not reported.
+ */
+export async function withCleanupStack<T>(body: (stack: CleanupStack) => Promise<T>): Promise<T> {
+  const stack = new CleanupStack();
+  const release = onCleanup(() => stack.run());
+  try {
+    return await body(stack);
+  } finally {
+    await release();
+  }
 }
 
 /** Runs every registered disposer (newest first), each bounded; failures are returned, not thrown. */

@@ -1,13 +1,12 @@
-import { CleanupStack, pause, within } from '../../fixtures/cleanup-stack.ts';
-import { FailoverProxy } from '../../fixtures/failover-proxy.ts';
-import { ClientFleet } from '../../fixtures/fleet/client-fleet.ts';
-import { PresenceReader, reconnectsAfter } from '../../fixtures/fleet/fleet-analysis.ts';
+import { startBalancedCluster } from '../../fixtures/balanced-cluster.ts';
+import { pause, within } from '../../fixtures/cleanup-stack.ts';
+import { reconnectsAfter } from '../../fixtures/fleet/fleet-analysis.ts';
 import { absoluteNow } from '../../fixtures/fleet/fleet-protocol.ts';
 import { PacedPublisher } from '../../fixtures/paced-publisher.ts';
-import { prepareEnv, signTokens, sourceAddress, spreadOf } from '../../fixtures/reliability-env.ts';
-import { errorLines, killServices, startService, type SignalService } from '../../fixtures/signal-service.ts';
+import { prepareEnv, spreadOf } from '../../fixtures/reliability-env.ts';
+import { errorLines } from '../../fixtures/signal-service.ts';
 import { Checks } from '../lib/checks.ts';
-import { onCleanup } from '../lib/cleanup.ts';
+import { withCleanupStack } from '../lib/cleanup.ts';
 import type { ReliabilityScenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 
 /**
@@ -38,27 +37,9 @@ export const scenario: ReliabilityScenario = {
 
 async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
   const clientCount = quick ? 200 : 600;
-  const stack = new CleanupStack();
-  const release = onCleanup(() => stack.run());
-  try {
+  return withCleanupStack(async (stack) => {
     const setup = await prepareEnv(stack, 'instancekill', { redis: true, database: true, env: { APP_ENV_WEBSOCKET_PRESENCE_TTL_SECONDS: String(TTL_MS / 1000) } });
-    const services = await Promise.all(['A', 'B'].map((name) => startService(setup.env, { name, sockets: clientCount })));
-    stack.defer('kill the instances', () => killServices(services));
-    const [a, b] = services as [SignalService, SignalService];
-    const proxy = await FailoverProxy.start([a.port, b.port]);
-    stack.defer('stop the proxy', () => proxy.stop());
-    const presence = new PresenceReader(setup.redis!.url, setup.prefix, TTL_MS);
-    stack.defer('close the presence reader', () => presence.close());
-
-    const tokens = await signTokens(setup.issuer, Array.from({ length: clientCount }, (_, index) => `u-${index}`));
-    const { fleet, outcome } = await ClientFleet.open({
-      mode: 'sdk',
-      url: proxy.url,
-      workers: 2,
-      openTimeoutMs: 60_000,
-      clients: tokens.map((token, index) => ({ index, token, rooms: [], group: 'all', localAddress: sourceAddress(index) })),
-    });
-    stack.defer('close the clients', () => fleet.close());
+    const { a, b, proxy, presence, fleet, outcome } = await startBalancedCluster(stack, setup, { clientCount, presenceTtlMs: TTL_MS, openTimeoutMs: 60_000 });
     log?.(`${outcome.ok} SDK clients connected in ${Math.round(outcome.ms)} ms`);
     const listedMs = await within(async () => (await presence.count()) === clientCount, 20_000);
     const records = await presence.all();
@@ -155,7 +136,5 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
         checks: checks.outcomes,
       },
     };
-  } finally {
-    await release();
-  }
+  });
 }

@@ -1,9 +1,9 @@
-import { CleanupStack, pause, within } from '../../fixtures/cleanup-stack.ts';
+import { pause, within } from '../../fixtures/cleanup-stack.ts';
 import { merchantEvent } from '../../fixtures/pipeline-harness.ts';
 import { createdAtByEvent, startPipelineRig, watchCommits } from '../../fixtures/pipeline-rig.ts';
 import { errorLines } from '../../fixtures/signal-service.ts';
 import { Checks } from '../lib/checks.ts';
-import { onCleanup } from '../lib/cleanup.ts';
+import { withCleanupStack } from '../lib/cleanup.ts';
 import type { ReliabilityScenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 
 /**
@@ -33,9 +33,7 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
   const rate = quick ? 60 : 100;
   const outageAfterMs = quick ? 1_000 : 5_000;
   const outageMs = quick ? 4_000 : 10_000;
-  const stack = new CleanupStack();
-  const release = onCleanup(() => stack.run());
-  try {
+  return withCleanupStack(async (stack) => {
     const rig = await startPipelineRig(stack, { label: 'pgoutage', members: MEMBERS, proxy: true });
     const proxy = rig.proxy!;
     log?.('service fetching');
@@ -145,9 +143,7 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
         checks: checks.outcomes,
       },
     };
-  } finally {
-    await release();
-  }
+  });
 }
 
 async function readiness(http: string): Promise<{ status: number; database: string }> {

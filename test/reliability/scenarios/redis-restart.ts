@@ -1,11 +1,11 @@
-import { CleanupStack, pause, within } from '../../fixtures/cleanup-stack.ts';
+import { pause, within } from '../../fixtures/cleanup-stack.ts';
 import { ClientFleet, type FleetReport } from '../../fixtures/fleet/client-fleet.ts';
 import { absoluteNow } from '../../fixtures/fleet/fleet-protocol.ts';
 import { PacedPublisher, type PublishRecord } from '../../fixtures/paced-publisher.ts';
 import { prepareEnv, signTokens, sourceAddress } from '../../fixtures/reliability-env.ts';
 import { errorLines, killServices, logTime, readyStatus, startService, type SignalService } from '../../fixtures/signal-service.ts';
 import { Checks } from '../lib/checks.ts';
-import { onCleanup } from '../lib/cleanup.ts';
+import { withCleanupStack } from '../lib/cleanup.ts';
 import type { ReliabilityScenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 
 /**
@@ -54,9 +54,7 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
   const rate = quick ? 200 : 1_000;
   const beforeMs = quick ? 2_000 : 5_000;
   const afterMs = quick ? 3_000 : 6_000;
-  const stack = new CleanupStack();
-  const release = onCleanup(() => stack.run());
-  try {
+  return withCleanupStack(async (stack) => {
     const setup = await prepareEnv(stack, 'redisrestart', { redis: true, database: true, env: { APP_ENV_WEBSOCKET_ROOM_ALLOW: 'rel-[0-9]+' } });
     const redis = setup.redis!;
     const services = await Promise.all(['A', 'B'].map((name) => startService(setup.env, { name, sockets: clientCount })));
@@ -182,9 +180,7 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
           `${books.recovery.accepted} such publishes, ${books.recovery.expectedDeliveries - books.recovery.delivered} deliveries lost.`,
       ],
     };
-  } finally {
-    await release();
-  }
+  });
 }
 
 function account(

@@ -1,13 +1,12 @@
-import { CleanupStack, pause, within } from '../../fixtures/cleanup-stack.ts';
-import { FailoverProxy } from '../../fixtures/failover-proxy.ts';
-import { ClientFleet } from '../../fixtures/fleet/client-fleet.ts';
-import { PresenceReader, reconnectsAfter } from '../../fixtures/fleet/fleet-analysis.ts';
+import { startBalancedCluster } from '../../fixtures/balanced-cluster.ts';
+import { pause, within } from '../../fixtures/cleanup-stack.ts';
+import { reconnectsAfter } from '../../fixtures/fleet/fleet-analysis.ts';
 import { absoluteNow } from '../../fixtures/fleet/fleet-protocol.ts';
 import { PacedPublisher } from '../../fixtures/paced-publisher.ts';
-import { prepareEnv, signTokens, sourceAddress, spreadOf } from '../../fixtures/reliability-env.ts';
-import { errorLines, killServices, startService, untilReady, type SignalService } from '../../fixtures/signal-service.ts';
+import { prepareEnv, spreadOf } from '../../fixtures/reliability-env.ts';
+import { errorLines, untilReady, type SignalService } from '../../fixtures/signal-service.ts';
 import { Checks } from '../lib/checks.ts';
-import { onCleanup } from '../lib/cleanup.ts';
+import { withCleanupStack } from '../lib/cleanup.ts';
 import type { ReliabilityScenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 
 /**
@@ -41,32 +40,10 @@ export const scenario: ReliabilityScenario = {
 
 async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
   const clientCount = quick ? 200 : 1_000;
-  const stack = new CleanupStack();
-  const release = onCleanup(() => stack.run());
-  try {
+  return withCleanupStack(async (stack) => {
     const setup = await prepareEnv(stack, 'rolling', { redis: true, database: true });
-    const services: SignalService[] = [];
-    stack.defer('kill the instances', () => killServices(services));
-    const start = async (name: string): Promise<SignalService> => {
-      const service = await startService(setup.env, { name, sockets: clientCount });
-      services.push(service);
-      return service;
-    };
-    const [a, b] = await Promise.all([start('A'), start('B')]);
-    const proxy = await FailoverProxy.start([a!.port, b!.port]);
-    stack.defer('stop the proxy', () => proxy.stop());
-    const presence = new PresenceReader(setup.redis!.url, setup.prefix, 30_000);
-    stack.defer('close the presence reader', () => presence.close());
-
-    const tokens = await signTokens(setup.issuer, Array.from({ length: clientCount }, (_, index) => `u-${index}`));
-    const { fleet, outcome } = await ClientFleet.open({
-      mode: 'sdk',
-      url: proxy.url,
-      workers: 2,
-      openTimeoutMs: 90_000,
-      clients: tokens.map((token, index) => ({ index, token, rooms: [], group: 'all', localAddress: sourceAddress(index) })),
-    });
-    stack.defer('close the clients', () => fleet.close());
+    const cluster = await startBalancedCluster(stack, setup, { clientCount, presenceTtlMs: 30_000, openTimeoutMs: 90_000 });
+    const { a, b, proxy, presence, fleet, outcome } = cluster;
     log?.(`${outcome.ok} SDK clients connected in ${Math.round(outcome.ms)} ms`);
     const startedAt = absoluteNow();
 
@@ -76,7 +53,7 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
       const termAt = Date.now();
       const exit = await old.kill('SIGTERM');
       const shutdownMs = Date.now() - termAt;
-      const replacement = await start(name);
+      const replacement = await cluster.startInstance(name);
       const replacementReadyMs = Date.now() - termAt;
       await untilReady(replacement, 20_000);
       proxy.add(replacement.port);
@@ -86,8 +63,8 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
       log?.(`${old.name} replaced by ${name}: shutdown ${shutdownMs} ms, all clients back ${allBackMs === null ? 'never' : `${allBackMs} ms`} after SIGTERM`);
       return replacement;
     };
-    const a2 = await replace(a!, 'A2');
-    const b2 = await replace(b!, 'B2');
+    const a2 = await replace(a, 'A2');
+    const b2 = await replace(b, 'B2');
 
     const listed = await within(async () => (await presence.count()) === clientCount, 10_000);
     const publisher = await PacedPublisher.connect({ redisUrl: setup.redis!.url, channelPrefix: setup.prefix, rate: 1, targetOf: () => ({ kind: 'broadcast' }) });
@@ -131,7 +108,5 @@ async function run({ quick, log }: ScenarioOptions): Promise<ScenarioResult> {
       pass: checks.passed,
       details: { clientCount, steps, reconnect: spread, closeCodes: reconnects.closeCodes, stranded: reconnects.stranded.slice(0, 20), notEncrypted, final, perInstance, proxy: proxy.counts, checks: checks.outcomes },
     };
-  } finally {
-    await release();
-  }
+  });
 }
