@@ -71,8 +71,8 @@ class RecordingBatch {
   }
 }
 
-function recorders(count: number, log: string[]): Recorder[] {
-  return Array.from({ length: count }, (_, index) => new Recorder(`c${index}`, log));
+function recorders(count: number, log: string[], prefix = 'c'): Recorder[] {
+  return Array.from({ length: count }, (_, index) => new Recorder(`${prefix}${index}`, log));
 }
 
 describe('FanOut', () => {
@@ -307,7 +307,7 @@ describe('FanOut', () => {
     expect(batch.events).toEqual([]);
 
     const first = new Set(recorders(300, log));
-    const second = new Set(recorders(300, log).map((recorder, index) => Object.assign(recorder, { id: `y${index}` })));
+    const second = new Set(recorders(300, log, 'y'));
     fanOut.many(new Set(recorders(100, log)), 'fill'); // spends this macrotask's budget
     fanOut.many(first, 'p');
     fanOut.many(second, 'q');
@@ -328,7 +328,7 @@ describe('FanOut', () => {
     const fanOut = new FanOut({ sliceSize: 8, sliceTargetMs: 0.06, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
     const pair = new Set(recorders(2, log));
     for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) fanOut.many(pair, text); // a-d at once; e, f, g queued
-    const others = new Set(recorders(2, log).map((recorder, index) => Object.assign(recorder, { id: `x${index}` })));
+    const others = new Set(recorders(2, log, 'x'));
     fanOut.many(others, 'y');
     fanOut.many(pair, 'h');
     expect(batch.events).toEqual([]);
