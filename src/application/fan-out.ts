@@ -5,14 +5,13 @@ export type Scheduler = (task: () => void) => void;
 
 export interface FanOutOptions {
   /**
-   * Deliveries handed out per macrotask, direct sends included; the rest
-   * waits for the next one. A sealed delivery costs ~15 µs of CPU on a calm
-   * core and 40-100 µs of wall time on a contended one (write syscall
-   * included), so 2,048 keep a macrotask to tens of milliseconds: a
-   * broadcast to 20,000 clients never holds the event loop for the whole
-   * second it can take, and heartbeats, handshakes and REST calls are served
-   * in between. Sends that fit the budget go out at once, so frames for one
-   * socket within a macrotask still leave in one corked write.
+   * The most deliveries handed out per macrotask, direct sends included
+   * (default 2,048; fewer while deliveries are slow, see `sliceTargetMs`);
+   * the rest waits for the next one. A broadcast to 20,000 clients thus
+   * never holds the event loop for the whole second it can take, and
+   * heartbeats, handshakes and REST calls are served in between. Sends that
+   * fit the budget go out at once, so frames for one socket within a
+   * macrotask still leave in one corked write.
    */
   sliceSize?: number;
   /**
