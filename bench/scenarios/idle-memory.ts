@@ -45,7 +45,7 @@ interface Settings {
   settleMs: number;
 }
 
-const QUICK: Settings = { connections: 500, rounds: 1, workers: 1, settleMs: 200 };
+const QUICK: Settings = { connections: 1_000, rounds: 1, workers: 1, settleMs: 1_000 };
 const FULL: Settings = { connections: 20_000, rounds: 2, workers: 4, settleMs: 1_000 };
 
 type Name = Target;

@@ -42,7 +42,7 @@ describe('npm run bench -- --quick (room-fanout-redis, connection-admission, idl
       const admission = rows.find((row) => row.metric === 'connections_per_sec')!.params as Record<string, unknown>;
       expect(Object.keys(admission.stepCostsUs as object)).toContain('signalAcceptHandshakeCpuUs');
       const memory = rows.find((row) => row.metric === 'rss_per_connection')!.params as Record<string, unknown>;
-      expect(memory.connections).toBe(500);
+      expect(memory.connections).toBe(1_000);
     },
     KILL_AFTER_MS + 5_000,
   );
