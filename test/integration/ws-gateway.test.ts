@@ -91,7 +91,45 @@ describe('WsGateway', () => {
     await waitUntil(() => received.length === 3);
     expect(received).toEqual(['not held', 'one', 'two']);
   });
+
+  it('writes a held socket at once when its held bytes pass 8 KiB, and holds what follows again', async () => {
+    const transports: Transport[] = [];
+    server = createServer();
+    gateway = new WsGateway({ path: '/stream', maxPayloadBytes: 1024, pingIntervalMs: 60_000 }, (_, transport) => {
+      transports.push(transport);
+      return new PongCounter();
+    }, silentLogger);
+    gateway.attach(server);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = new WebSocket(`ws://127.0.0.1:${port}/stream`);
+    clients.push(client);
+    const received: string[] = [];
+    client.on('message', (data) => received.push(String(data).slice(0, 1)));
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    while (transports.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const transport = transports[0]!;
+
+    socketWrites.hold();
+    try {
+      transport.send('a'.repeat(3_000));
+      transport.send('b'.repeat(3_000));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(received).toEqual([]); // 6 KB held
+      transport.send('c'.repeat(3_000)); // 9 KB: written now
+      await waitUntil(() => received.length === 3);
+      expect(received).toEqual(['a', 'b', 'c']);
+      transport.send('d');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(received).toHaveLength(3); // held again
+    } finally {
+      socketWrites.release();
+    }
+    await waitUntil(() => received.length === 4);
+    expect(received).toEqual(['a', 'b', 'c', 'd']);
+  });
 });
+
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -64,6 +64,16 @@ class EdgeSocket extends WebSocket implements Transport {
       }
     }
     (super.send as (...args: unknown[]) => void)(data, optionsOrCallback, callback);
+    // Coalescing buys nothing past a few frames, and held bytes count
+    // toward the slow-consumer bound: a socket with this much corked
+    // writes now (it is corked again by its next send).
+    if (this.corked) {
+      const raw = (this as unknown as { _socket?: Duplex })._socket;
+      if (raw !== undefined && raw.writableLength >= FLUSH_AT_BYTES) {
+        this.corked = false;
+        raw.uncork();
+      }
+    }
   }
 
   override close(code?: number, reason?: string | Buffer): void {
@@ -75,6 +85,13 @@ class EdgeSocket extends WebSocket implements Transport {
   }
 }
 
+/**
+ * Corked bytes past which a socket writes at once, held or not: half the
+ * smallest APP_ENV_WEBSOCKET_MAX_BUFFERED_BYTES (16 KiB), so batching never
+ * makes a healthy client look slow, and still dozens of small frames per
+ * write.
+ */
+const FLUSH_AT_BYTES = 8 * 1024;
 let corkedSockets: EdgeSocket[] = [];
 let uncorkScheduled = false;
 let writesHeld = false;
@@ -109,6 +126,7 @@ export const socketWrites: WriteBatch = {
     writesHeld = false;
     uncorkAll();
   },
+  /** Sockets corked since the last release (one that flushed early and corked again counts twice). */
   get waiting(): number {
     return corkedSockets.length;
   },
