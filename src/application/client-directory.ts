@@ -99,8 +99,11 @@ export class ClientDirectory implements ConnectionsObserver {
     if (this.heartbeatRunning) return;
     this.heartbeatRunning = true;
     try {
-      const records = [...this.connections.all()].map((connection) => this.recordOf(connection));
-      await this.registry.heartbeat(this.instanceId, records);
+      const connections = this.connections;
+      await this.registry.heartbeat(this.instanceId, {
+        count: connections.size,
+        records: () => [...connections.all()].map((connection) => this.recordOf(connection)),
+      });
     } catch (error) {
       this.logger.warn({ code: codeOf(error) }, 'presence heartbeat failed');
     } finally {

@@ -251,6 +251,37 @@ export function presenceRegistryContract(name: string, makeHarness: () => Promis
       expect(await a.find({ room: 'lobby', limit: 10, offset: 0 })).toEqual({ count: 2, items: [a1, b1] });
     });
 
+    it('builds deferred records only when it rewrites, and beats on their count otherwise', async () => {
+      const a1 = record('a-1', 'node-a', 0);
+      const a2 = record('a-2', 'node-a', 1);
+      let built = 0;
+      const deferred = (list: ClientRecord[]) => ({
+        count: list.length,
+        records: () => {
+          built++;
+          return list;
+        },
+      });
+      await a.heartbeat('node-a', deferred([a1, a2])); // first heartbeat: a rewrite
+      expect(built).toBe(1);
+      expect(await b.find({ limit: 10, offset: 0 })).toEqual({ count: 2, items: [a1, a2] });
+
+      await a.heartbeat('node-a', deferred([a1, a2])); // the store holds what was written: no records needed
+      expect(built).toBe(1);
+      expect(await b.instances()).toEqual(['node-a']);
+
+      await harness.loseData();
+      await a.heartbeat('node-a', deferred([a1, a2])); // the store lost them: rewritten
+      expect(built).toBe(2);
+      expect(await b.find({ limit: 10, offset: 0 })).toEqual({ count: 2, items: [a1, a2] });
+
+      await a.heartbeat('node-a', deferred([a1])); // the count drifted (a remove that never arrived): rewritten
+      expect(built).toBe(3);
+      expect(await b.get('a-2')).toBeNull();
+
+      await expect(a.heartbeat('node-a', { count: -1, records: () => [] })).rejects.toThrow(/count/);
+    });
+
     it('lists live instances sorted by id', async () => {
       const c = await harness.makeRegistry();
       await c.heartbeat('node:c', []);

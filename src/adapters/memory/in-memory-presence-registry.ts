@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../application/ports/clock.port.ts';
 import type { Closeable } from '../../application/ports/lifecycle.port.ts';
-import type { ClientRecord, PresencePage, PresenceQuery, PresenceRegistry } from '../../application/ports/presence-registry.port.ts';
+import type { ClientRecord, HeartbeatRecords, PresencePage, PresenceQuery, PresenceRegistry } from '../../application/ports/presence-registry.port.ts';
 import {
   DEFAULT_PRESENCE_TTL_MS,
   PresenceInputError,
@@ -168,7 +168,7 @@ export class InMemoryPresenceRegistry implements PresenceRegistry, Closeable {
     this.#hub.remove(clientId);
   }
 
-  async heartbeat(instanceId: string, records: readonly ClientRecord[]): Promise<void> {
+  async heartbeat(instanceId: string, records: HeartbeatRecords): Promise<void> {
     this.#assertOpen();
     const token = this.#tokens.get(instanceId);
     if (token !== undefined && this.#hub.beat(instanceId, token, heartbeatRecordCount(instanceId, records), this.#ttlMs)) return;

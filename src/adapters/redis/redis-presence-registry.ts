@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Closeable, DependencyHealth, HealthReporter } from '../../application/ports/lifecycle.port.ts';
 import type { Logger } from '../../application/ports/logger.port.ts';
 import { silentLogger } from '../../application/ports/logger.port.ts';
-import type { ClientRecord, PresencePage, PresenceQuery, PresenceRegistry } from '../../application/ports/presence-registry.port.ts';
+import type { ClientRecord, HeartbeatRecords, PresencePage, PresenceQuery, PresenceRegistry } from '../../application/ports/presence-registry.port.ts';
 import {
   DEFAULT_PRESENCE_TTL_MS,
   PresenceInputError,
@@ -131,7 +131,7 @@ export class RedisPresenceRegistry implements PresenceRegistry, Closeable, Healt
     await this.#write('remove', () => this.#tokens.clear(), () => this.#commands.presenceRemove([this.#prefix, clientId]));
   }
 
-  async heartbeat(instanceId: string, records: readonly ClientRecord[]): Promise<void> {
+  async heartbeat(instanceId: string, records: HeartbeatRecords): Promise<void> {
     // Checking every field of every record would cost more than the beat itself; a rewrite checks them all.
     const count = heartbeatRecordCount(instanceId, records);
     await this.#ready('heartbeat');

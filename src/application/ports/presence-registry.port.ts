@@ -82,6 +82,19 @@ export const DEFAULT_PRESENCE_HEARTBEAT_MS = 10_000;
  * - Client ids are unique across the cluster (random per connection); when
  *   the same id is stored by two instances, `get` returns either.
  */
+/**
+ * A heartbeat's records built only when the registry rewrites: at 10,000
+ * connections, building a record per connection every interval cost the
+ * event loop ~30 ms, for beats that almost always need only the count.
+ */
+export interface DeferredRecords {
+  /** How many distinct client ids `records()` returns. */
+  readonly count: number;
+  records(): readonly ClientRecord[];
+}
+
+export type HeartbeatRecords = readonly ClientRecord[] | DeferredRecords;
+
 export interface PresenceRegistry {
   /** Adds or replaces the record (called on connect and when rooms change). */
   upsert(record: ClientRecord): Promise<void>;
@@ -91,9 +104,10 @@ export interface PresenceRegistry {
    * Extends this instance's liveness and reconciles its stored records
    * with `records` (all of which must carry this `instanceId`) as described
    * above; called every heartbeat interval by the owner with its live
-   * connections, never two at a time.
+   * connections, never two at a time. The records may be deferred: a
+   * beat that finds the store intact needs only their count.
    */
-  heartbeat(instanceId: string, records: readonly ClientRecord[]): Promise<void>;
+  heartbeat(instanceId: string, records: HeartbeatRecords): Promise<void>;
   /** Matching records on live instances; both filters given means both must match. */
   find(query: PresenceQuery): Promise<PresencePage>;
   /** The record when its instance is alive, otherwise null. */
@@ -165,8 +179,9 @@ export function clientRecordOf(record: ClientRecord): ClientRecord {
  * Checked copies of a heartbeat's records, the last one winning for a
  * repeated id; each must belong to the heartbeating instance.
  */
-export function heartbeatRecordsOf(instanceId: string, records: readonly ClientRecord[]): ClientRecord[] {
+export function heartbeatRecordsOf(instanceId: string, given: HeartbeatRecords): ClientRecord[] {
   text(instanceId, 'instanceId');
+  const records = isDeferred(given) ? given.records() : given;
   if (!Array.isArray(records)) throw new PresenceInputError('records must be an array');
   const byId = new Map<string, ClientRecord>();
   for (const record of records) {
@@ -183,10 +198,14 @@ export function heartbeatRecordsOf(instanceId: string, records: readonly ClientR
  * The number of distinct client ids in a heartbeat, checking only that
  * each record names the heartbeating instance: the cheap check for a
  * heartbeat that will not write (heartbeatRecordsOf checks everything
- * before one that does).
+ * before one that does). Deferred records are taken at their word.
  */
-export function heartbeatRecordCount(instanceId: string, records: readonly ClientRecord[]): number {
+export function heartbeatRecordCount(instanceId: string, records: HeartbeatRecords): number {
   text(instanceId, 'instanceId');
+  if (isDeferred(records)) {
+    if (!Number.isSafeInteger(records.count) || records.count < 0) throw new PresenceInputError('count must be a non-negative integer');
+    return records.count;
+  }
   if (!Array.isArray(records)) throw new PresenceInputError('records must be an array');
   const ids = new Set<unknown>();
   for (const record of records) {
@@ -194,6 +213,10 @@ export function heartbeatRecordCount(instanceId: string, records: readonly Clien
     ids.add(record.id);
   }
   return ids.size;
+}
+
+function isDeferred(records: HeartbeatRecords): records is DeferredRecords {
+  return !Array.isArray(records) && typeof (records as Partial<DeferredRecords> | null)?.records === 'function';
 }
 
 /** Throws PresenceInputError unless limit and offset are non-negative integers within the window and filters are names. */
