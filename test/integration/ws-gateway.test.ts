@@ -28,6 +28,26 @@ describe('WsGateway', () => {
     await new Promise<void>((resolve) => (server === undefined ? resolve() : server.close(() => resolve())));
   });
 
+  /** A gateway on a fresh server with one client: the server side's transport and what the client got (as `keep` maps it). */
+  async function oneClient(keep: (text: string) => string): Promise<{ transport: Transport; received: string[] }> {
+    const transports: Transport[] = [];
+    server = createServer();
+    gateway = new WsGateway({ path: '/stream', maxPayloadBytes: 1024, pingIntervalMs: 60_000 }, (_, transport) => {
+      transports.push(transport);
+      return new PongCounter();
+    }, silentLogger);
+    gateway.attach(server);
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const client = new WebSocket(`ws://127.0.0.1:${port}/stream`);
+    clients.push(client);
+    const received: string[] = [];
+    client.on('message', (data) => received.push(keep(String(data))));
+    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
+    await waitUntil(() => transports.length > 0);
+    return { transport: transports[0]!, received };
+  }
+
   it('pings every open socket each interval, a slice at a time, and hands each pong to its session', async () => {
     const sessions: PongCounter[] = [];
     server = createServer();
@@ -56,22 +76,7 @@ describe('WsGateway', () => {
   });
 
   it('keeps frames in the socket while writes are held and sends them, in order, on release', async () => {
-    const transports: Transport[] = [];
-    server = createServer();
-    gateway = new WsGateway({ path: '/stream', maxPayloadBytes: 1024, pingIntervalMs: 60_000 }, (_, transport) => {
-      transports.push(transport);
-      return new PongCounter();
-    }, silentLogger);
-    gateway.attach(server);
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const client = new WebSocket(`ws://127.0.0.1:${port}/stream`);
-    clients.push(client);
-    const received: string[] = [];
-    client.on('message', (data) => received.push(String(data)));
-    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
-    while (transports.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const transport = transports[0]!;
+    const { transport, received } = await oneClient((text) => text);
 
     transport.send('not held');
     await waitUntil(() => received.length === 1);
@@ -93,22 +98,7 @@ describe('WsGateway', () => {
   });
 
   it('writes a held socket at once when its held bytes pass 8 KiB, and holds what follows again', async () => {
-    const transports: Transport[] = [];
-    server = createServer();
-    gateway = new WsGateway({ path: '/stream', maxPayloadBytes: 1024, pingIntervalMs: 60_000 }, (_, transport) => {
-      transports.push(transport);
-      return new PongCounter();
-    }, silentLogger);
-    gateway.attach(server);
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as AddressInfo;
-    const client = new WebSocket(`ws://127.0.0.1:${port}/stream`);
-    clients.push(client);
-    const received: string[] = [];
-    client.on('message', (data) => received.push(String(data).slice(0, 1)));
-    await new Promise((resolve, reject) => client.once('open', resolve).once('error', reject));
-    while (transports.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    const transport = transports[0]!;
+    const { transport, received } = await oneClient((text) => text.slice(0, 1));
 
     socketWrites.hold();
     try {
