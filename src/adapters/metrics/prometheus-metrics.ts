@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Gauge, Histogram, Registry } from 'prom-client';
 import type { LiveConnection } from '../../application/local-connections.ts';
 import type { DependencyHealth } from '../../application/ports/lifecycle.port.ts';
 import type {
@@ -15,6 +15,7 @@ import type { KafkaLagSnapshot } from './kafka-lag-probe.ts';
 import { registerKafkaMetrics } from './kafka-metrics.ts';
 import { labelled, mirroredCounter } from './mirrored-counter.ts';
 import { MirroredHistogram, type HistogramSeries } from './mirrored-histogram.ts';
+import { registerProcessMetrics } from './process-metrics.ts';
 
 /** Open sockets by where they are in the connection lifecycle. */
 export interface ConnectionCounts {
@@ -74,7 +75,7 @@ let processRegistry: Registry | undefined;
 function processMetrics(): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+    registerProcessMetrics(processRegistry);
   }
   return processRegistry;
 }
