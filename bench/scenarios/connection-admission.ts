@@ -1,4 +1,5 @@
 import { createECDH } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,8 @@ interface Measured {
   perSec: number;
   /** The server's (or the limit process's) CPU per admitted connection, µs. */
   serverCpuUs: number | undefined;
+  /** The client processes' CPU per admitted connection, µs (not for the limit). */
+  clientCpuUs?: number | undefined;
   /** Connect → connected, ms (not for the limit). */
   p50Ms?: number;
   p99Ms?: number;
@@ -120,6 +123,10 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
     const roundOf = async (name: Name, durationMs: number, warmup = false): Promise<Measured> => {
       const server = serverOf[name];
       const cpuBefore = cpuTimeMs(server.child.pid);
+      const clientsCpu = (): number | undefined => {
+        const times = fleet.pids.map(cpuTimeMs);
+        return times.some((time) => time === undefined) ? undefined : times.reduce((a, b) => a! + b!, 0);
+      };
       if (name === 'limit') {
         const { result } = await server.command(`run ${durationMs}`, 'result', durationMs + 30_000);
         const cpuAfter = cpuTimeMs(server.child.pid);
@@ -129,6 +136,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
           serverCpuUs: cpuBefore === undefined || cpuAfter === undefined ? undefined : ((cpuAfter - cpuBefore) * 1000) / count,
         };
       }
+      const clientsBefore = clientsCpu();
       const results = await fleet.ask(
         () => ({ type: 'run', target: name, url: urls[name], tokens, ecdhInfo: ECDH_INFO, lanes: settings.lanesPerWorker, durationMs }),
         'result',
@@ -136,6 +144,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         `${name} admission run`,
       );
       const cpuAfter = cpuTimeMs(server.child.pid);
+      const clientsAfter = clientsCpu();
       let completed = 0;
       const latencies: number[] = [];
       for (const result of results) {
@@ -149,6 +158,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
       return {
         perSec: (completed * 1000) / durationMs,
         serverCpuUs: cpuBefore === undefined || cpuAfter === undefined ? undefined : ((cpuAfter - cpuBefore) * 1000) / completed,
+        clientCpuUs: clientsBefore === undefined || clientsAfter === undefined ? undefined : ((clientsAfter - clientsBefore) * 1000) / completed,
         p50Ms: latencies[Math.floor(latencies.length / 2)],
         p99Ms: latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)],
       };
@@ -163,7 +173,8 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         `round ${round}/${settings.rounds}: ` +
           NAMES.map((name) => {
             const last = rounds[name].at(-1)!;
-            return `${name} ${Math.round(last.perSec)}/s (${last.serverCpuUs?.toFixed(0)} µs CPU each)`;
+            const clients = last.clientCpuUs === undefined ? '' : `, clients ${last.clientCpuUs.toFixed(0)} µs`;
+            return `${name} ${Math.round(last.perSec)}/s (${last.serverCpuUs?.toFixed(0)} µs CPU each${clients})`;
           }).join(', '),
       );
     }
@@ -178,6 +189,27 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
 
     // Per-step costs, measured in the limit process after the rounds (never during one).
     const { result: steps } = await limit.command(`breakdown ${options.quick ? 100 : 500}`, 'result', 60_000);
+
+    // What the machine's cores allow when the clients share them with the
+    // server: even a server that cost only the limit's CPU per connection
+    // could not admit more than cores / (its CPU + the clients' CPU).
+    const medianOf = (name: Name, pick: (r: Measured) => number | undefined): number | undefined => {
+      const values = rounds[name].map(pick);
+      return values.every((value) => value !== undefined) ? median(values as number[]) : undefined;
+    };
+    const cores = availableParallelism();
+    const clientCpu = { signal: medianOf('signal', (r) => r.clientCpuUs), peer: medianOf('peer', (r) => r.clientCpuUs) };
+    const limitServerCpu = medianOf('limit', (r) => r.serverCpuUs);
+    const machineBound =
+      clientCpu.signal === undefined || limitServerCpu === undefined
+        ? undefined
+        : {
+            cores,
+            signalClientCpuUs: significant(clientCpu.signal),
+            limitServerCpuUs: significant(limitServerCpu),
+            connectionsPerSec: significant((cores * 1e6) / (clientCpu.signal + limitServerCpu)),
+            note: 'cores × 1e6 / (signal clients\' CPU per connection + the limit\'s server CPU per connection): the most any server doing the limit\'s work could admit with these clients on these cores',
+          };
 
     const common = {
       roundMs: settings.roundMs,
@@ -196,6 +228,11 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         ]),
       ),
       stepCostsUs: steps,
+      clientCpuUsPerConnection: {
+        signal: clientCpu.signal === undefined ? null : significant(clientCpu.signal),
+        peer: clientCpu.peer === undefined ? null : significant(clientCpu.peer),
+      },
+      machineBound: machineBound ?? null,
     };
     const rows = [row('connections_per_sec', 'connections/s', rounds, (r) => r.perSec, common)];
     if (NAMES.every((name) => rounds[name].every((r) => r.serverCpuUs !== undefined))) {

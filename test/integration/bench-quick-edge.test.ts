@@ -41,6 +41,16 @@ describe('npm run bench -- --quick (room-fanout-redis, connection-admission, idl
       }
       const admission = rows.find((row) => row.metric === 'connections_per_sec')!.params as Record<string, unknown>;
       expect(Object.keys(admission.stepCostsUs as object)).toContain('signalAcceptHandshakeCpuUs');
+      // Linux (/proc): the clients' CPU and the bound it puts on any server on these cores.
+      if (process.platform === 'linux') {
+        const clients = admission.clientCpuUsPerConnection as Record<string, number>;
+        expect(clients.signal).toBeGreaterThan(0);
+        expect(clients.peer).toBeGreaterThan(0);
+        const bound = admission.machineBound as Record<string, number>;
+        const expected = (bound.cores * 1e6) / (bound.signalClientCpuUs + bound.limitServerCpuUs);
+        // Figures are kept to three significant digits.
+        expect(Math.abs(bound.connectionsPerSec / expected - 1)).toBeLessThan(0.01);
+      }
       const memory = rows.find((row) => row.metric === 'rss_per_connection')!.params as Record<string, unknown>;
       expect(memory.connections).toBe(1_000);
     },
