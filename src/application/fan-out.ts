@@ -57,7 +57,14 @@ export interface WriteBatch {
 
 interface Job {
   readonly targets: readonly LiveConnection[];
-  readonly text: string;
+  /**
+   * Frame texts every target gets, in order. Sends queued back to back to
+   * the same connections share one job, worked connection by connection:
+   * each socket gets all of them within one slice, so they leave in one
+   * write however small the slices are.
+   */
+  readonly texts: string[];
+  /** Index of the next target; the targets before it have had every text. */
   next: number;
 }
 
@@ -75,6 +82,13 @@ const MIN_SLICE = 64;
  */
 const FIRST_SLICE = 256;
 const DEFAULT_HOLD_WRITES_MS = 50;
+/**
+ * Most texts one job carries. Worked connection by connection, a merged
+ * job gives its last connection its first text only after every earlier
+ * connection had all of them; 16 frames of a few hundred bytes fill a
+ * write, and more would only delay that first text further.
+ */
+const MERGED_TEXTS = 16;
 
 /**
  * Hands one frame text to many connections, at most `sliceSize` per
@@ -129,7 +143,7 @@ export class FanOut {
     let count = 0;
     for (let i = this.head; i < this.queue.length; i++) {
       const job = this.queue[i] as Job;
-      count += job.targets.length - job.next;
+      count += (job.targets.length - job.next) * job.texts.length;
     }
     return count;
   }
@@ -137,7 +151,7 @@ export class FanOut {
   /** Sends to one connection, behind whatever is queued. */
   one(connection: LiveConnection, text: string): void {
     if (!this.idle()) {
-      this.queue.push({ targets: [connection], text, next: 0 });
+      this.queue.push({ targets: [connection], texts: [text], next: 0 });
       return;
     }
     this.spend(1);
@@ -163,7 +177,15 @@ export class FanOut {
     }
     if (list.length === 0) return 0;
     const wasIdle = this.idle();
-    this.queue.push({ targets: list, text, next: 0 });
+    const last = wasIdle ? undefined : (this.queue[this.queue.length - 1] as Job);
+    if (last !== undefined && last.next === 0 && last.texts.length < MERGED_TEXTS && sameTargets(last.targets, list)) {
+      // The same connections as the send queued last, which has not
+      // started: its targets get this text right after its own.
+      last.texts.push(text);
+      this.armTick();
+      return list.length;
+    }
+    this.queue.push({ targets: list, texts: [text], next: 0 });
     // An idle queue starts at once with what is left of the budget.
     if (wasIdle) this.work();
     else this.armTick();
@@ -240,11 +262,28 @@ export class FanOut {
     const waitingBefore = this.writes?.waiting ?? 0;
     while (budget > 0 && this.head < this.queue.length) {
       const job = this.queue[this.head] as Job;
-      const end = Math.min(job.targets.length, job.next + budget);
-      budget -= end - job.next;
-      this.spent += end - job.next;
-      // `next` moves before each delivery, so one that throws is not repeated.
-      while (job.next < end) this.deliverOne(job.targets[job.next++] as LiveConnection, job.text);
+      const texts = job.texts;
+      // A connection gets all of a job's texts in the same slice; a slice
+      // that has handed out nothing yet takes one connection whatever it costs.
+      let connections = Math.floor(budget / texts.length);
+      if (connections === 0) {
+        if (this.spent > spentBefore) break;
+        connections = 1;
+      }
+      const end = Math.min(job.targets.length, job.next + connections);
+      const handed = (end - job.next) * texts.length;
+      budget -= handed;
+      this.spent += handed;
+      if (texts.length === 1) {
+        const text = texts[0] as string;
+        // `next` moves before each delivery, so one that throws is not repeated.
+        while (job.next < end) this.deliverOne(job.targets[job.next++] as LiveConnection, text);
+      } else {
+        while (job.next < end) {
+          const connection = job.targets[job.next++] as LiveConnection;
+          for (const text of texts) this.deliverOne(connection, text);
+        }
+      }
       if (job.next === job.targets.length) this.queue[this.head++] = EMPTY_JOB;
     }
     const handed = this.spent - spentBefore;
@@ -281,4 +320,11 @@ function rethrowLater(error: unknown): void {
   });
 }
 
-const EMPTY_JOB: Job = { targets: [], text: '', next: 0 };
+/** Whether two target lists hold the same connections in the same order (checked before a merge). */
+function sameTargets(a: readonly LiveConnection[], b: readonly LiveConnection[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const EMPTY_JOB: Job = { targets: [], texts: [], next: 0 };

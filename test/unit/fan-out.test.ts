@@ -283,13 +283,73 @@ describe('FanOut', () => {
     expect(fanOut.pending).toBe(0);
   });
 
+  it('works sends queued back to back to the same connections connection by connection, each in one slice', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const batch = new RecordingBatch(log);
+    const fanOut = new FanOut({ sliceSize: 4, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
+    fanOut.many(new Set(recorders(4, log, 'f')), 'fill'); // spends this macrotask's budget
+    const room = new Set(recorders(3, log));
+    for (const text of ['b', 'c', 'd']) expect(fanOut.many(room, text)).toBe(3);
+    expect(fanOut.pending).toBe(9);
+    log.length = 0;
+    scheduler.runOne(); // a budget of 4 fits one connection's 3 frames
+    expect(log).toEqual(['c0:b', 'c0:c', 'c0:d']);
+    expect(fanOut.pending).toBe(6);
+    scheduler.runAll();
+    expect(log.slice(3)).toEqual(['c1:b', 'c1:c', 'c1:d', 'c2:b', 'c2:c', 'c2:d']);
+    // One queued job: nothing to hold, each socket's frames leave within one slice.
+    expect(batch.events).toEqual([]);
+  });
+
+  it('merges at most 16 sends into one job', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 64, schedule: scheduler.schedule });
+    fanOut.many(new Set(recorders(64, log, 'f')), 'fill');
+    const pair = new Set(recorders(2, log));
+    const texts = Array.from({ length: 20 }, (_, index) => `t${index}`);
+    for (const text of texts) fanOut.many(pair, text);
+    log.length = 0;
+    scheduler.runOne();
+    // t0-t15 to c0 then c1 as one job, then t16-t19 as the next.
+    expect(log.slice(0, 17)).toEqual([...texts.slice(0, 16).map((text) => `c0:${text}`), 'c1:t0']);
+    expect(log.slice(32)).toEqual(['c0:t16', 'c0:t17', 'c0:t18', 'c0:t19', 'c1:t16', 'c1:t17', 'c1:t18', 'c1:t19']);
+  });
+
+  it('keeps separate the sends whose targets differ from the last queued one, or that has started', () => {
+    const log: string[] = [];
+    const scheduler = new ManualScheduler();
+    const fanOut = new FanOut({ sliceSize: 4, schedule: scheduler.schedule });
+    fanOut.many(new Set(recorders(4, log, 'f')), 'fill');
+    const [c0, c1, c2, late] = recorders(4, log);
+    const room = new Set([c0!, c1!, c2!]);
+    fanOut.many(room, 'b');
+    room.add(late!); // joined after b was sent
+    fanOut.many(room, 'c');
+    fanOut.many(room, 'd', new Set(['c1'])); // c1 excluded
+    fanOut.many(room, 'e');
+    scheduler.runAll();
+    expect(c0!.got).toEqual(['b', 'c', 'd', 'e']);
+    expect(c1!.got).toEqual(['b', 'c', 'e']);
+    expect(late!.got).toEqual(['c', 'd', 'e']);
+    // b, c and d each went to every target before the next began: none was merged.
+    const firstOf = (text: string): number => log.findIndex((entry) => entry.endsWith(`:${text}`));
+    const lastOf = (text: string): number => log.findLastIndex((entry) => entry.endsWith(`:${text}`));
+    expect(lastOf('b')).toBeLessThan(firstOf('c'));
+    expect(lastOf('c')).toBeLessThan(firstOf('d'));
+    expect(lastOf('d')).toBeLessThan(firstOf('e'));
+  });
+
   it('keeps holding while a backlog revisits the same sockets and releases once when it runs down', () => {
     const log: string[] = [];
     const scheduler = new ManualScheduler();
     const batch = new RecordingBatch(log);
     const fanOut = new FanOut({ sliceSize: 100, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
     const room = new Set(recorders(100, log));
-    for (const text of ['a', 'b', 'c', 'd', 'e']) fanOut.many(room, text); // a at once, b-e queued
+    // The same sockets in another order (another room with the same members): sends alternate, so none merge.
+    const reversed = new Set([...room].reverse());
+    for (const [index, text] of ['a', 'b', 'c', 'd', 'e'].entries()) fanOut.many(index % 2 === 0 ? room : reversed, text); // a at once, b-e queued
     scheduler.runAll();
     // b, c and d leave together; with only e left the writes go, and e is a single send.
     expect(batch.events).toEqual(['hold', 'release']);
@@ -327,14 +387,14 @@ describe('FanOut', () => {
     // Before any flush is measured, a socket's flush is reckoned at 0.04 ms: 3 waiting sockets reach 2 × 0.06 ms.
     const fanOut = new FanOut({ sliceSize: 8, sliceTargetMs: 0.06, writes: batch, holdWritesMs: 1_000, now: () => 0, schedule: scheduler.schedule });
     const pair = new Set(recorders(2, log));
-    for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) fanOut.many(pair, text); // a-d at once; e, f, g queued
+    for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) fanOut.many(pair, text); // a-d at once; e, f, g queued as one job
     const others = new Set(recorders(2, log, 'x'));
     fanOut.many(others, 'y');
     fanOut.many(pair, 'h');
     expect(batch.events).toEqual([]);
     scheduler.runOne(); // e, f, g to the same 2 sockets, then y to 2 more: 4 wait, released with h still queued
     expect(batch.events).toEqual(['hold', 'release']);
-    expect(batch.released[0]).toEqual(['c0:e', 'c1:e', 'c0:f', 'c1:f', 'c0:g', 'c1:g', 'x0:y', 'x1:y']);
+    expect(batch.released[0]).toEqual(['c0:e', 'c0:f', 'c0:g', 'c1:e', 'c1:f', 'c1:g', 'x0:y', 'x1:y']);
     expect(fanOut.pending).toBe(2);
     scheduler.runAll();
     expect(batch.holding).toBe(false);
@@ -348,7 +408,11 @@ describe('FanOut', () => {
     let clock = 0;
     const fanOut = new FanOut({ sliceSize: 4, writes: batch, holdWritesMs: 25, now: () => clock, schedule: scheduler.schedule });
     const targets = new Set(recorders(2, log));
-    for (const text of ['a', 'b', 'c', 'd', 'e', 'f']) fanOut.many(targets, text);
+    const reversed = new Set([...targets].reverse()); // alternating with it, no send merges with the one before
+    const send = (texts: string[]): void => {
+      for (const [index, text] of texts.entries()) fanOut.many(index % 2 === 0 ? targets : reversed, text);
+    };
+    send(['a', 'b', 'c', 'd', 'e', 'f']);
     // a and b went out at once (4 of 4); c..f are worked two sends per slice
     expect(batch.events).toEqual([]);
     clock = 10;
@@ -357,7 +421,7 @@ describe('FanOut', () => {
     clock = 40; // 30 ms after holding began
     scheduler.runOne(); // e, f: the queue drains anyway
     expect(batch.events).toEqual(['hold', 'release']);
-    for (const text of ['g', 'h', 'i', 'j', 'k', 'l']) fanOut.many(targets, text);
+    send(['g', 'h', 'i', 'j', 'k', 'l']);
     scheduler.runOne();
     clock = 100;
     expect(batch.events.slice(2)).toEqual(['hold']);
