@@ -271,9 +271,9 @@ export class FanOut {
         connections = 1;
       }
       const end = Math.min(job.targets.length, job.next + connections);
-      const handed = (end - job.next) * texts.length;
-      budget -= handed;
-      this.spent += handed;
+      const dealt = (end - job.next) * texts.length;
+      budget -= dealt;
+      this.spent += dealt;
       if (texts.length === 1) {
         const text = texts[0] as string;
         // `next` moves before each delivery, so one that throws is not repeated.
