@@ -6,6 +6,9 @@ import type { ControlChannel, ControlCommand } from './ports/control-channel.por
 import type { Logger } from './ports/logger.port.ts';
 import type { ClientRecord, PresencePage, PresenceQuery, PresenceRegistry } from './ports/presence-registry.port.ts';
 
+/** How long a looked-up instance count is answered without asking the registry again. */
+export const INSTANCE_COUNT_FRESH_MS = 1_000;
+
 /**
  * Every client of the cluster, as operators see it: this instance publishes
  * its own clients to the presence registry and obeys disconnect commands
@@ -21,6 +24,8 @@ export class ClientDirectory implements ConnectionsObserver {
   private flushScheduled = false;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private heartbeatRunning = false;
+  private knownInstances: { count: number; at: number } | null = null;
+  private instanceLookup: Promise<number> | null = null;
 
   constructor(
     private readonly registry: PresenceRegistry,
@@ -84,8 +89,29 @@ export class ClientDirectory implements ConnectionsObserver {
     return { instanceId: record.instanceId };
   }
 
-  async instances(): Promise<number> {
-    return (await this.registry.instances()).length;
+  /**
+   * Live instances of the cluster. A count looked up less than
+   * INSTANCE_COUNT_FRESH_MS ago is returned as it is, without a promise;
+   * otherwise one registry lookup runs, shared by every caller that asks
+   * while it is under way. However often the status route is polled (load
+   * balancers, dashboards), the registry sees at most one lookup a second
+   * from it, and a poll within that second answers without waiting. A
+   * failed lookup is not kept: the next call tries again.
+   */
+  instanceCount(): number | Promise<number> {
+    const known = this.knownInstances;
+    if (known !== null && this.clock.now() - known.at < INSTANCE_COUNT_FRESH_MS) return known.count;
+    return (this.instanceLookup ??= this.lookUpInstances());
+  }
+
+  private async lookUpInstances(): Promise<number> {
+    try {
+      const count = (await this.registry.instances()).length;
+      this.knownInstances = { count, at: this.clock.now() };
+      return count;
+    } finally {
+      this.instanceLookup = null;
+    }
   }
 
   private obey(command: ControlCommand): void {

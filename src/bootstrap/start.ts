@@ -133,7 +133,7 @@ export async function start(config: Config, overrides: StartOverrides = {}): Pro
     logger,
     readiness,
     connections: () => connections.size,
-    instances: () => directory.instances(),
+    instances: () => directory.instanceCount(),
     exposition: prometheus,
     plugins: [
       clientRoutes({ access, delivery, directory }),

@@ -8,6 +8,7 @@ import { countRequests, createHttpApp, unscopedPaths } from '../../src/adapters/
 import { requestHandlers, type FetchHandler } from '../../src/adapters/http/node-handler.ts';
 import { requestScopedLogger } from '../../src/adapters/http/request-scope.ts';
 import { noopMetrics, type Metrics } from '../../src/application/ports/metrics.port.ts';
+import { PresenceUnavailableError } from '../../src/adapters/redis/redis-presence-registry.ts';
 import { ForbiddenError } from '../../src/domain/errors.ts';
 import { recordingLogger, type LogLine } from '../fixtures/recording-logger.ts';
 
@@ -133,6 +134,37 @@ describe('unscopedPaths', () => {
     expect([...unscopedPaths(build(BASE), BASE)].sort()).toEqual(
       ['/health', '/ready', '/socket/websocket/clients/status', '/metrics'].flatMap((route) => [`${BASE}${route}`, `${BASE}${route}/`]).sort(),
     );
+  });
+});
+
+describe('the status route', () => {
+  const STATUS = `http://localhost${BASE}/socket/websocket/clients/status`;
+  let instances: number | Promise<number> = 3;
+  const http = createHttpApp({ basePath: BASE, instanceId: 'i-1', logger, readiness: () => [], connections: () => 2, instances: () => instances });
+
+  it('answers in the same turn while the instance count is at hand', async () => {
+    instances = 3;
+    const answer = http.fetch(new Request(STATUS));
+    expect(answer).not.toBeInstanceOf(Promise);
+    expect(answer).toBeInstanceOf(Response);
+    expect(await (answer as Response).json()).toEqual({ status: 'ok', instanceId: 'i-1', connections: 2, instances: 3 });
+  });
+
+  it('waits for a lookup when the count is not at hand', async () => {
+    instances = sleep(5).then(() => 4);
+    const answer = http.fetch(new Request(STATUS));
+    expect(answer).toBeInstanceOf(Promise);
+    expect(await (await answer).json()).toEqual({ status: 'ok', instanceId: 'i-1', connections: 2, instances: 4 });
+  });
+
+  it('answers a failed lookup as every route answers that error: 503, its code, one error line', async () => {
+    const before = lines.length;
+    instances = Promise.reject(new PresenceUnavailableError('instances: redis end'));
+    const response = await http.fetch(new Request(STATUS));
+    expect(response.status).toBe(503);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.json()).toEqual({ code: 'ERR_PRESENCE_UNAVAILABLE', message: 'presence registry unavailable: instances: redis end' });
+    expect(lines.slice(before).map((line) => [line.level, line.message, line.fields.code])).toEqual([['error', 'request failed', 'ERR_PRESENCE_UNAVAILABLE']]);
   });
 });
 

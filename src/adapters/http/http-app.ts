@@ -23,8 +23,11 @@ export interface HttpAppDeps {
   readiness(): DependencyHealth[];
   /** Live connections on this instance. */
   connections(): number;
-  /** Live instances of the cluster (1 without a shared registry). */
-  instances(): Promise<number>;
+  /**
+   * Live instances of the cluster (1 without a shared registry): a number
+   * when a recent count is at hand, otherwise the lookup's promise.
+   */
+  instances(): number | Promise<number>;
   /** Present only while the embedded dev issuer is in use. */
   dev?: DevRoutes;
   /** Feature route groups, mounted under the base path after the shared hooks. */
@@ -139,6 +142,27 @@ const STATUS_BY_CODE: Record<string, number> = {
  * X-Request-Id; the server also carries the WebSocket upgrades.
  */
 export function createHttpApp(deps: HttpAppDeps) {
+  const logFailure = (request: Request, code: string, error: unknown): void => {
+    deps.logger.error({ requestId: requestRecord(request)?.requestId, method: request.method, code, err: (error as Error).message }, 'request failed');
+  };
+  const statusDocument = (instances: number) => ({ status: 'ok', instanceId: deps.instanceId, connections: deps.connections(), instances });
+  // The count had to be looked up: its failure is answered as the error hook
+  // would have, since the hook has already been passed by then.
+  const lookedUpStatus = (instances: Promise<number>, request: Request) =>
+    instances.then(statusDocument, (error: unknown) => {
+      const { status, body } = errorResponse(undefined, error);
+      if (status >= 500) logFailure(request, body.code, error);
+      return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    });
+  // Neither async nor `return f(` in its text, so Elysia composes the route
+  // without an await: while the instance count is fresh the whole request is
+  // answered in the turn that read it (node-handler.test.ts checks this).
+  function clientsStatus({ request }: { request: Request }) {
+    const instances = deps.instances();
+    const answer = typeof instances === 'number' ? statusDocument(instances) : lookedUpStatus(instances, request);
+    return answer;
+  }
+
   const app = new Elysia({ adapter: node(), prefix: deps.basePath, normalize: false })
     // For countRequests. Runs inline in each route's compiled handler:
     // cheaper than an afterResponse hook, which Elysia schedules with
@@ -150,12 +174,7 @@ export function createHttpApp(deps: HttpAppDeps) {
     .onError({ as: 'global' }, ({ code, error, set, request, route }) => {
       noteRoute(request, route);
       const { status, body } = errorResponse(code, error);
-      if (status >= 500) {
-        deps.logger.error(
-          { requestId: requestRecord(request)?.requestId, method: request.method, code: body.code, err: (error as Error).message },
-          'request failed',
-        );
-      }
+      if (status >= 500) logFailure(request, body.code, error);
       set.status = status;
       set.headers['content-type'] = 'application/json';
       if (status === 401) set.headers['www-authenticate'] = 'Bearer, Basic realm="signal"';
@@ -172,16 +191,13 @@ export function createHttpApp(deps: HttpAppDeps) {
       },
       { detail: { summary: 'Readiness: each dependency and its state', tags: ['health'] } },
     )
-    .get(
-      '/socket/websocket/clients/status',
-      async () => ({
-        status: 'ok',
-        instanceId: deps.instanceId,
-        connections: deps.connections(),
-        instances: await deps.instances(),
-      }),
-      { detail: { summary: 'This instance and the number of live instances', tags: ['websocket'] } },
-    );
+    .get('/socket/websocket/clients/status', clientsStatus, {
+      detail: {
+        summary: 'This instance and the number of live instances',
+        description: 'The instance count is at most one second old: polls within a second of a lookup share it.',
+        tags: ['websocket'],
+      },
+    });
 
   if (deps.exposition !== undefined) {
     const exposition = deps.exposition;
