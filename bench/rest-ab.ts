@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HttpLoad } from './lib/http-load.ts';
 import { startBenchServer, type BenchServer } from './lib/server-handle.ts';
+import { signalServerEnv } from './lib/signal-env.ts';
 import { median } from './lib/stats.ts';
 
 /**
@@ -46,19 +47,7 @@ const dataDir = await mkdtemp(join(tmpdir(), 'signal-rest-ab-'));
 const servers: BenchServer[] = [];
 let load: HttpLoad | undefined;
 try {
-  const signalEnv = {
-    PORT: '0',
-    HOST: '127.0.0.1',
-    APP_ENV_DATA_DIR: dataDir,
-    APP_ENV_LOG_LEVEL: 'warn',
-    APP_ENV_BASE_PATH: '',
-    APP_ENV_WEBSOCKET_REDIS_URL: '',
-    APP_ENV_WEBSOCKET_REDIS_HOST: '',
-    APP_ENV_JWKS_URL: '',
-    APP_ENV_KAFKA_BROKERS: '',
-    APP_ENV_DB_URL: '',
-    APP_ENV_METRICS_ENABLED: '',
-  };
+  const signalEnv = signalServerEnv(dataDir, { APP_ENV_BASE_PATH: '', APP_ENV_METRICS_ENABLED: '' });
   for (const spec of specs) {
     const at = spec.indexOf('=');
     if (at < 1) throw new Error(`expected name=script, got ${spec}`);

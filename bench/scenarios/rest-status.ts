@@ -6,6 +6,7 @@ import { allDefined, pairedRow } from '../lib/paired-row.ts';
 import { cpuTimeMs } from '../lib/processes.ts';
 import type { ResultRow, Scenario, ScenarioOptions } from '../lib/results.ts';
 import { startBenchServer, type BenchServer } from '../lib/server-handle.ts';
+import { signalServerEnv } from '../lib/signal-env.ts';
 import { median, significant } from '../lib/stats.ts';
 
 /**
@@ -59,19 +60,7 @@ async function run(options: ScenarioOptions): Promise<ResultRow[]> {
         // in-process twins, since the status route touches no database.
         script: 'bench/signal-server.ts',
         sockets: settings.connections,
-        env: {
-          PORT: '0',
-          HOST: '127.0.0.1',
-          APP_ENV_DATA_DIR: dataDir,
-          APP_ENV_LOG_LEVEL: 'warn',
-          APP_ENV_BASE_PATH: '',
-          APP_ENV_WEBSOCKET_REDIS_URL: '',
-          APP_ENV_WEBSOCKET_REDIS_HOST: '',
-          APP_ENV_JWKS_URL: '',
-          APP_ENV_KAFKA_BROKERS: '',
-          APP_ENV_DB_URL: '',
-          APP_ENV_METRICS_ENABLED: '',
-        },
+        env: signalServerEnv(dataDir, { APP_ENV_BASE_PATH: '', APP_ENV_METRICS_ENABLED: '' }),
       }),
       launch({ name: 'limit', script: 'bench/rest-limit-server.ts', sockets: settings.connections, env: { PORT: '0', HOST: '127.0.0.1' } }),
     ]);
