@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HttpLoad } from './lib/http-load.ts';
+import { cpuTimesMs } from './lib/processes.ts';
 import { startBenchServer, type BenchServer } from './lib/server-handle.ts';
 import { signalServerEnv } from './lib/signal-env.ts';
 import { median } from './lib/stats.ts';
@@ -36,11 +35,11 @@ interface Round {
   systemUs: number;
 }
 
-const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+/** CPU time (µs) the process has used so far; bench runs need /proc. */
 function cpuUs(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: (Number(fields[11]) * 1e6) / ticksPerSecond, system: (Number(fields[12]) * 1e6) / ticksPerSecond };
+  const times = cpuTimesMs(pid);
+  if (times === undefined) throw new Error(`no CPU times for pid ${pid} (needs /proc)`);
+  return { user: times.user * 1000, system: times.system * 1000 };
 }
 
 const dataDir = await mkdtemp(join(tmpdir(), 'signal-rest-ab-'));

@@ -142,6 +142,12 @@ let ticksPerSecond: number | undefined;
  * resolution (usually 10 ms), so only differences over seconds mean much.
  */
 export function cpuTimeMs(pid: number | undefined): number | undefined {
+  const times = cpuTimesMs(pid);
+  return times === undefined ? undefined : times.user + times.system;
+}
+
+/** The same, with user and system time apart. */
+export function cpuTimesMs(pid: number | undefined): { user: number; system: number } | undefined {
   if (pid === undefined) return undefined;
   let stat: string;
   try {
@@ -152,5 +158,5 @@ export function cpuTimeMs(pid: number | undefined): number | undefined {
   // Field 2 (comm) may contain spaces; count fields from the closing parenthesis.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond;
+  return { user: (Number(fields[11]) * 1000) / ticksPerSecond, system: (Number(fields[12]) * 1000) / ticksPerSecond };
 }
