@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { summarizeProfileFile } from './lib/cpu-profile.ts';
 import { killAll, ROOT } from './lib/processes.ts';
+import { waitForQuiet } from './lib/quiet.ts';
 import { writeResults, type ResultRow, type Scenario } from './lib/results.ts';
 import { broadcastScenario } from './scenarios/broadcast.ts';
 import { pipelineScenario } from './scenarios/pipeline.ts';
@@ -78,8 +79,16 @@ async function main(): Promise<void> {
     const results = await Promise.all(selected.map((scenario) => runOne(scenario, (line) => log(`${scenario.name}: ${line}`))));
     for (const each of results) rows.push(...each);
   } else {
-    // Full runs measure: one scenario at a time, nothing else on the machine.
-    for (const scenario of selected) rows.push(...(await runOne(scenario, log)));
+    // Full runs measure: one scenario at a time, nothing else on the machine,
+    // and each starts once what the one before left running has died down
+    // (bench/lib/quiet.ts). The wait is recorded with the scenario's rows.
+    for (const scenario of selected) {
+      const settled = await waitForQuiet();
+      log(`machine ${settled.quiet ? 'quiet' : 'still busy'} after ${(settled.waitedMs / 1000).toFixed(1)} s (last ${Math.round(settled.lastBusyShare * 100)} % busy)`);
+      const result = await runOne(scenario, log);
+      for (const row of result) row.params = { ...row.params, quietBefore: settled };
+      rows.push(...result);
+    }
   }
   const durationSec = (performance.now() - started) / 1000;
   const written = await writeResults(outDir, rows, { scenarios: selected, quick, date, durationSec });
