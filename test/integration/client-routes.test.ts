@@ -166,7 +166,7 @@ describe('bad requests', () => {
     const given = await post('/broadcast', {}, undefined, { 'x-request-id': 'req-123' });
     expect(given.headers.get('x-request-id')).toBe('req-123');
     const made = await fetch(`${server.http}/health`);
-    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
   });
 });
 

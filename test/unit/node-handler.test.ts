@@ -18,7 +18,8 @@ import { recordingLogger, type LogLine } from '../fixtures/recording-logger.ts';
  * sees when the app itself fails.
  */
 const BASE = '/v1/api/signal';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** An id of the process's own: its random prefix, then a base-36 sequence number. */
+const MADE_ID = /^([0-9a-f]{16})-([0-9a-z]+)$/;
 const lines: LogLine[] = [];
 const logger = requestScopedLogger(recordingLogger(lines));
 
@@ -68,13 +69,22 @@ afterAll(() => {
 });
 
 describe('X-Request-Id', () => {
-  it("answers with the caller's id, or a new UUID when it is missing or unusable", async () => {
+  it("answers with the caller's id, or a new one of its own when it is missing or unusable", async () => {
     const given = await fetch(`${app.url}${BASE}/health`, { headers: { 'x-request-id': 'trace-1.a:b_c' } });
     expect(given.headers.get('x-request-id')).toBe('trace-1.a:b_c');
     const made = await fetch(`${app.url}${BASE}/health`);
-    expect(made.headers.get('x-request-id')).toMatch(UUID);
+    expect(made.headers.get('x-request-id')).toMatch(MADE_ID);
     const unusable = await fetch(`${app.url}${BASE}/health`, { headers: { 'x-request-id': 'has space' } });
-    expect(unusable.headers.get('x-request-id')).toMatch(UUID);
+    expect(unusable.headers.get('x-request-id')).toMatch(MADE_ID);
+  });
+
+  it('makes ids that differ from request to request and share the process prefix', async () => {
+    const ids = await Promise.all(Array.from({ length: 20 }, async () => (await fetch(`${app.url}${BASE}/health`)).headers.get('x-request-id')!));
+    expect(new Set(ids).size).toBe(ids.length);
+    const parts = ids.map((id) => MADE_ID.exec(id)!);
+    expect(new Set(parts.map((match) => match[1])).size).toBe(1);
+    const numbers = parts.map((match) => parseInt(match[2]!, 36)).sort((a, b) => a - b);
+    expect(numbers[0]).toBeGreaterThan(0);
   });
 
   it('is on a JSON answer sent whole, a 404, a HEAD and a streamed body', async () => {

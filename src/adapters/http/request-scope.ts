@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../application/ports/logger.port.ts';
 
@@ -18,9 +18,29 @@ export interface RequestRecord {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** The caller's `X-Request-Id` when it is a usable one, otherwise a new UUID. */
+/** The caller's `X-Request-Id` when it is a usable one, otherwise a new one (`newRequestId`). */
 export function chooseRequestId(given: string | readonly string[] | null | undefined): string {
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
+}
+
+/*
+ * The ids this process makes: 16 random hex digits drawn once per process,
+ * then the request's sequence number in base 36 (`3f9c0a1be27d4c55-1k2`).
+ * Unique across instances and restarts without coordination (64 random
+ * bits per process), ordered within one, and cheap: a random UUID per
+ * request, serialised digit by digit and flattened when the header was
+ * written, cost the status route 0.70 → 0.77 × the bare node:http limit's
+ * requests/s in a paired A/B (bench/rest-ab.ts). An id is a correlation
+ * handle, not a secret: the sequence number shows how many requests this
+ * process has answered, nothing more.
+ */
+const PROCESS_PREFIX = randomBytes(8).toString('hex');
+let sequence = 0;
+
+/** A request id of this process's own. */
+export function newRequestId(): string {
+  sequence += 1;
+  return `${PROCESS_PREFIX}-${sequence.toString(36)}`;
 }
 
 /*
