@@ -66,7 +66,7 @@ describe('requestId on log lines', () => {
   it('uses the generated id when the caller sent none, the same one the response carries', async () => {
     const response = await submit('rid-2');
     const generated = response.headers.get('x-request-id');
-    expect(generated).toMatch(/^[0-9a-f-]{36}$/);
+    expect(generated).toMatch(/^[0-9a-f]{16}-[0-9a-z]+$/);
     expect(linesAbout('rid-2')[0]!.fields.requestId).toBe(generated);
   });
 
