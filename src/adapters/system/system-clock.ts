@@ -37,9 +37,9 @@ export class SystemClock implements Clock {
   }
 
   schedule(at: number, fn: () => void): Cancel {
-    // The slot whose start is at or after the deadline, so that sweeping it is never early.
     // With no timers waiting the sweep has stopped and its position is stale.
     if (this.#sweeper === undefined) this.#nextSlot = Math.floor(Date.now() / SLOT_MS) + 1;
+    // The slot whose start is at or after the deadline, so that sweeping it is never early.
     const slot = Math.max(Math.ceil(at / SLOT_MS), this.#nextSlot);
     const entry: Entry = { fn, slot };
     let entries = this.#slots.get(slot);
